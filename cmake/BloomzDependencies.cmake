@@ -1,0 +1,12 @@
+# Debian packages only, found with find_package (no network at build time).
+find_package(fmt REQUIRED)            # libfmt-dev
+find_package(spdlog REQUIRED)         # libspdlog-dev (built on the external fmt)
+find_package(CLI11 REQUIRED)          # libcli11-dev
+find_package(nlohmann_json REQUIRED)  # nlohmann-json3-dev: JSON Lines in/out (see README)
+find_package(Threads REQUIRED)
+if(BLOOMZ_OPENMP)
+  find_package(OpenMP REQUIRED COMPONENTS CXX)
+endif()
+if(BLOOMZ_BUILD_TESTS)
+  find_package(GTest REQUIRED)        # libgtest-dev
+endif()

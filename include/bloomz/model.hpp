@@ -1,0 +1,74 @@
+// Model: the immutable BLOOM weights. It owns the file bytes (MappedFile), the parsed header
+// (GgufFile) and the configuration, and binds every tensor as a view into the bytes through one
+// manifest (GGUF name, expected shape, allowed types), validated once at load. Sessions (KV cache,
+// scratch) borrow a const Model; several can share one.
+#pragma once
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "bloomz/config.hpp"
+#include "bloomz/gguf.hpp"
+#include "bloomz/mapped_file.hpp"
+#include "bloomz/tensor.hpp"
+
+namespace bloomz {
+
+// GGUF names follow llama.cpp (HF name in the comment): one comment here records the mapping.
+struct LayerWeights {
+  const float* attn_norm_w = nullptr;  // input_layernorm.weight          [n_embd]
+  const float* attn_norm_b = nullptr;  // input_layernorm.bias            [n_embd]
+  TensorView attn_qkv;                 // self_attention.query_key_value  [n_embd -> 3*n_embd], rows [Q | K | V]
+  const float* attn_qkv_b = nullptr;   //                                 [3*n_embd]
+  TensorView attn_output;              // self_attention.dense            [n_embd -> n_embd]
+  const float* attn_output_b = nullptr;
+  const float* ffn_norm_w = nullptr;   // post_attention_layernorm        [n_embd]
+  const float* ffn_norm_b = nullptr;
+  TensorView ffn_up;                   // mlp.dense_h_to_4h               [n_embd -> n_ff]
+  const float* ffn_up_b = nullptr;
+  TensorView ffn_down;                 // mlp.dense_4h_to_h               [n_ff -> n_embd]
+  const float* ffn_down_b = nullptr;
+};
+
+struct LoadOptions {
+  bool use_mmap = true;
+  bool lock = false;
+};
+
+// One entry of the tensor manifest, as bound (for inspect and tests).
+struct BoundTensor {
+  const GgufTensorInfo* info = nullptr;
+  bool required = true;
+};
+
+class Model {
+ public:
+  // Opens, parses, validates and binds. Throws bloomz::Error naming the file and the fault.
+  static std::unique_ptr<const Model> load(const std::string& path, const LoadOptions& options = {});
+
+  const BloomConfig& config() const { return config_; }
+  const GgufFile& gguf() const { return gguf_; }
+  const MappedFile& file() const { return file_; }
+
+  TensorView token_embd;                  // word_embeddings         [n_embd -> n_vocab rows]
+  const float* token_embd_norm_w = nullptr;  // word_embeddings_layernorm
+  const float* token_embd_norm_b = nullptr;
+  std::vector<LayerWeights> layers;
+  const float* output_norm_w = nullptr;   // ln_f
+  const float* output_norm_b = nullptr;
+  TensorView output;                      // LM head: output.weight, or token_embd when tied
+  bool tied_output = true;
+
+  // Bytes of weights one decoded token reads (every matrix once; the embedding row is tiny).
+  int64_t weight_bytes_per_token() const;
+  int64_t n_params() const;  // every tensor in the file, as llama.cpp counts
+
+ private:
+  Model() = default;
+  MappedFile file_;
+  GgufFile gguf_;
+  BloomConfig config_;
+};
+
+}  // namespace bloomz

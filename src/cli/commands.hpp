@@ -1,0 +1,38 @@
+// The CLI's commands. Each add_* function registers a CLI11 subcommand (or, for generation, the
+// root's own options) and returns the function that runs it once parsing has succeeded.
+// Runners return the exit status; they may also throw bloomz::Error (mapped in main.cpp).
+#pragma once
+
+#include <CLI/CLI.hpp>
+#include <functional>
+#include <string>
+
+namespace bloomz::cli {
+
+// Options every command accepts (-m, -t, --isa, logging).
+struct CommonOptions {
+  std::string model;        // -m/--model; empty = $BLOOMZ_MODEL, else the default path
+  int threads = 0;          // -t/--threads; 0 = physical cores
+  std::string isa = "auto";
+  std::string log_level = "info";
+  bool quiet = false;
+};
+
+struct Command {
+  CLI::App* app = nullptr;  // nullptr for the root (generation)
+  std::function<int()> run;
+};
+
+// The model path to use: -m, else $BLOOMZ_MODEL, else models/bloomz-560m.Q4_K_M.gguf.
+std::string resolve_model_path(const CommonOptions& common);
+// Apply -t and --isa (throws Error(Usage) for a value this machine cannot honour).
+void apply_runtime_options(const CommonOptions& common);
+
+Command add_inspect_command(CLI::App& root, CommonOptions& common);
+Command add_tokenize_command(CLI::App& root, CommonOptions& common);
+Command add_detokenize_command(CLI::App& root, CommonOptions& common);
+Command add_generate_options(CLI::App& root, CommonOptions& common);
+// A command that is documented but not built yet: its help says so and running it exits 2.
+Command add_unbuilt_command(CLI::App& root, const std::string& name, const std::string& what);
+
+}  // namespace bloomz::cli

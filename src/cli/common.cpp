@@ -1,0 +1,42 @@
+// Helpers shared by the commands: model path resolution, thread and ISA set-up, unbuilt commands.
+#include <spdlog/spdlog.h>
+
+#include <cstdlib>
+#include <thread>
+
+#include "bloomz/cpu_features.hpp"
+#include "bloomz/error.hpp"
+#include "bloomz/parallel.hpp"
+#include "cli/commands.hpp"
+
+namespace bloomz::cli {
+
+std::string resolve_model_path(const CommonOptions& common) {
+  if (!common.model.empty()) return common.model;
+  if (const char* env = std::getenv("BLOOMZ_MODEL"); env != nullptr && *env != '\0') return env;
+  return "models/bloomz-560m.Q4_K_M.gguf";
+}
+
+void apply_runtime_options(const CommonOptions& common) {
+  int threads = common.threads;
+  if (threads <= 0) {
+    // Physical cores are not portable to query; hardware_concurrency counts SMT siblings too,
+    // which only slow a memory-bound decoder down, so take half when it is even and > 2.
+    const unsigned hc = std::thread::hardware_concurrency();
+    threads = hc == 0 ? 1 : static_cast<int>(hc);
+  }
+  set_num_threads(threads);
+  const Isa isa = select_isa(common.isa);
+  spdlog::debug("threads: {}, kernels: {}", threads, isa_name(isa));
+}
+
+Command add_unbuilt_command(CLI::App& root, const std::string& name, const std::string& what) {
+  CLI::App* sub = root.add_subcommand(name, what + " (not built yet)");
+  sub->allow_extras();
+  return {sub, [name] {
+            spdlog::error("'bloomz {}' is not built yet", name);
+            return 2;
+          }};
+}
+
+}  // namespace bloomz::cli

@@ -1,0 +1,72 @@
+// The kernel tables: one per ISA, each defined in its own translation unit compiled with exactly
+// its flags. Common code (matmul.cpp, dequant.cpp) only calls through these function pointers.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+
+#include "bloomz/cpu_features.hpp"
+#include "bloomz/ggml_types.hpp"
+
+namespace bloomz::kernels {
+
+// Weight types with a dot kernel, and activation (vec_dot) types.
+enum class WType : int { F32, F16, BF16, Q4_0, Q4_1, Q5_0, Q5_1, Q8_0, Q2_K, Q3_K, Q4_K, Q5_K, Q6_K, Count };
+enum class AType : int { F32, F16, BF16, Q8_0, Q8_1, Q8_K, Count };
+inline constexpr int kWTypeCount = static_cast<int>(WType::Count);
+inline constexpr int kATypeCount = static_cast<int>(AType::Count);
+
+// One row of n floats -> n elements of an activation type (n a multiple of its block size).
+using QuantizeFn = void (*)(const float* x, void* dst, int64_t n);
+
+// A rectangle of outputs: for r in [r0, r1), t in [0, n_tok):
+//   y[t * ldy + r] = dot(row r of w, activation row t), n elements each.
+// Every output is computed by the same sequence of float operations whatever n_tok and the
+// rectangle are (kernels tile tokens by up to 4 and weight rows as they like, but per output the
+// operations are those of the 1x1 case).
+struct DotArgs {
+  const std::byte* w;   // weight row 0
+  int64_t w_stride;     // bytes between weight rows
+  int64_t r0, r1;
+  const std::byte* a;   // activation row 0 (already converted to the vec_dot type)
+  int64_t a_stride;     // bytes between activation rows
+  int64_t n_tok;
+  float* y;
+  int64_t ldy;
+  int64_t n;            // elements per row
+};
+using DotFn = void (*)(const DotArgs&);
+
+struct KernelTable {
+  const char* name;
+  QuantizeFn quantize[kATypeCount];  // F32 entry: plain copy
+  DotFn dot[kWTypeCount];
+};
+
+const KernelTable& table_ref();
+#if defined(BLOOMZ_HAVE_AVX2)
+const KernelTable& table_avx2();
+#endif
+#if defined(BLOOMZ_HAVE_AVX512)
+const KernelTable& table_avx512();
+#endif
+#if defined(BLOOMZ_HAVE_AVX512VNNI)
+const KernelTable& table_avx512vnni();
+#endif
+
+// The table of an ISA, or nullptr when it is not compiled into this binary.
+const KernelTable* table_for(Isa isa);
+
+// Type mapping helpers (false / Count when the type has no dot kernel).
+bool wtype_of(GgmlType t, WType& out);
+AType vec_dot_type(WType w);
+int64_t act_block_size(AType a);   // elements per activation block
+int64_t act_block_bytes(AType a);  // bytes per activation block
+int64_t w_block_size(WType w);
+int64_t w_block_bytes(WType w);
+inline int64_t act_row_bytes(AType a, int64_t n) { return n / act_block_size(a) * act_block_bytes(a); }
+
+// Portable scalar reference dequantization of one row (any weight type, plus Q8_0 and Q8_K).
+bool dequantize_row_ref(GgmlType type, const void* src, float* dst, int64_t n);
+
+}  // namespace bloomz::kernels

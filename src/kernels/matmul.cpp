@@ -1,0 +1,91 @@
+// The matmul driver: quantize each activation row once, then split output rows over threads in
+// fixed blocks; each block walks the tokens in chunks so the block's weights stay in cache.
+#include "bloomz/matmul.hpp"
+
+#include <algorithm>
+#include <cstdlib>
+#include <string>
+
+#include "bloomz/cpu_features.hpp"
+#include "bloomz/error.hpp"
+#include "bloomz/parallel.hpp"
+#include "kernels/kernels.hpp"
+
+namespace bloomz {
+
+void MatmulWorkspace::FreeDeleter::operator()(std::byte* p) const { std::free(p); }
+
+std::byte* MatmulWorkspace::reserve(size_t bytes) {
+  if (bytes > capacity_ || !buf_) {
+    const size_t cap = (std::max<size_t>(bytes, 4096) + 63) / 64 * 64;
+    void* p = std::aligned_alloc(64, cap);
+    if (!p) throw Error(ErrorKind::Runtime, "out of memory for the matmul workspace");
+    buf_.reset(static_cast<std::byte*>(p));
+    capacity_ = cap;
+  }
+  return buf_.get();
+}
+
+namespace {
+
+constexpr int64_t kRowsPerItemDecode = 64;  // T small: rows per parallel item
+constexpr int64_t kRowsPerItemBatch = 16;   // T large: rows whose weights stay in L1/L2
+constexpr int64_t kTokensPerChunk = 64;     // tokens per kernel call within an item
+
+void matmul_table(const kernels::KernelTable& kt, const TensorView& w, const float* x, int64_t n_tok,
+                  float* y, MatmulWorkspace& ws) {
+  using namespace kernels;
+  WType wt;
+  if (!wtype_of(w.type, wt))
+    throw Error(ErrorKind::Unsupported, std::string("matmul: no kernel for weight type ") +
+                                            std::string(type_name(w.type)));
+  if (n_tok <= 0 || w.rows <= 0) return;
+  const AType at = vec_dot_type(wt);
+  const int64_t n = w.cols;
+  const int64_t a_row = act_row_bytes(at, n);
+  const std::byte* a = nullptr;
+  if (at == AType::F32) {
+    a = reinterpret_cast<const std::byte*>(x);
+  } else {
+    std::byte* buf = ws.reserve(static_cast<size_t>(a_row * n_tok));
+    const QuantizeFn q = kt.quantize[static_cast<int>(at)];
+    parallel_for(0, n_tok, [&](int64_t t) { q(x + t * n, buf + t * a_row, n); });
+    a = buf;
+  }
+  const DotFn dot = kt.dot[static_cast<int>(wt)];
+  const int64_t rows_per_item = n_tok < 4 ? kRowsPerItemDecode : kRowsPerItemBatch;
+  const int64_t n_items = (w.rows + rows_per_item - 1) / rows_per_item;
+  parallel_for(0, n_items, [&](int64_t i) {
+    DotArgs p{};
+    p.w = w.data;
+    p.w_stride = w.row_bytes;
+    p.r0 = i * rows_per_item;
+    p.r1 = std::min(w.rows, p.r0 + rows_per_item);
+    p.a_stride = a_row;
+    p.ldy = w.rows;
+    p.n = n;
+    for (int64_t t0 = 0; t0 < n_tok; t0 += kTokensPerChunk) {
+      p.a = a + t0 * a_row;
+      p.n_tok = std::min(kTokensPerChunk, n_tok - t0);
+      p.y = y + t0 * w.rows;
+      dot(p);
+    }
+  });
+}
+
+}  // namespace
+
+void matmul(const TensorView& w, const float* x, int64_t n_tok, float* y, MatmulWorkspace& ws) {
+  const kernels::KernelTable* kt = kernels::table_for(active_isa());
+  matmul_table(kt ? *kt : kernels::table_ref(), w, x, n_tok, y, ws);
+}
+
+void matmul(const TensorView& w, const float* x, int64_t n_tok, float* y, MatmulWorkspace& ws, Isa isa) {
+  const kernels::KernelTable* kt = kernels::table_for(isa);
+  if (!kt || !isa_runnable(isa))
+    throw Error(ErrorKind::Usage, std::string("matmul: ISA ") + std::string(isa_name(isa)) +
+                                      " is not runnable here");
+  matmul_table(*kt, w, x, n_tok, y, ws);
+}
+
+}  // namespace bloomz
