@@ -1,0 +1,59 @@
+// Session: one conversation over a shared, immutable Model: the KV cache, scratch buffers and the
+// position. eval() runs a batch of tokens through the forward pass (weights read once per
+// batch), appends their keys and values to the cache, and returns the requested logits.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <span>
+#include <vector>
+
+#include "bloomz/matmul.hpp"
+#include "bloomz/model.hpp"
+
+namespace bloomz {
+
+enum class KvType { F16, F32 };
+
+struct SessionOptions {
+  int64_t n_ctx = 0;    // 0 = the model's bloom.context_length
+  int64_t n_batch = 512;  // tokens per forward call when evaluating a prompt
+  KvType kv_type = KvType::F16;
+};
+
+enum class LogitsMode { None, Last, All };
+
+class Session {
+ public:
+  Session(const Model& model, const SessionOptions& options);
+  ~Session();
+  Session(const Session&) = delete;
+  Session& operator=(const Session&) = delete;
+
+  // Evaluates tokens at positions n_past() .. n_past() + tokens.size() - 1 (in chunks of n_batch).
+  // Returns the logits: none, the last token's row, or one row per token ([n_tokens][n_vocab]).
+  // Throws Error(Runtime) when the tokens do not fit in the context, or a token id is out of range.
+  std::span<const float> eval(std::span<const int32_t> tokens, LogitsMode mode);
+
+  int64_t n_past() const { return n_past_; }
+  int64_t n_ctx() const { return n_ctx_; }
+  int64_t n_vocab() const { return model_.config().n_vocab; }
+  const Model& model() const { return model_; }
+  // Forget everything after the first n positions (n <= n_past()).
+  void truncate(int64_t n);
+  void reset() { truncate(0); }
+
+ private:
+  struct Buffers;
+  void forward_batch(std::span<const int32_t> tokens, bool want_logits_all, bool want_last, float* logits_out);
+
+  const Model& model_;
+  SessionOptions options_;
+  int64_t n_ctx_ = 0;
+  int64_t n_past_ = 0;
+  std::unique_ptr<Buffers> buf_;
+  std::vector<float> logits_;
+  MatmulWorkspace ws_;
+};
+
+}  // namespace bloomz
