@@ -58,11 +58,18 @@ class Cursor {
     return v;
   }
 
-  std::string_view read_string(const std::string& what) {
+  // `index` (when not kNoIndex) is appended to `what` in messages as what[index]; the text is only
+  // built on failure, since vocabularies hold hundreds of thousands of strings.
+  static constexpr uint64_t kNoIndex = ~uint64_t(0);
+  std::string_view read_string(std::string_view what, uint64_t index = kNoIndex) {
     const uint64_t at = pos_;
-    const uint64_t len = read<uint64_t>(what + " length");
+    auto name = [&] { return index == kNoIndex ? std::string(what) : fmt::format("{}[{}]", what, index); };
+    if (left() < 8) need(8, name() + " length");
+    uint64_t len;
+    std::memcpy(&len, here(), 8);
+    pos_ += 8;
     if (len > left()) {
-      fail(fmt::format("{}: string length {} exceeds the {} bytes remaining", what, len, left()), at);
+      fail(fmt::format("{}: string length {} exceeds the {} bytes remaining", name(), len, left()), at);
     }
     std::string_view s(reinterpret_cast<const char*>(here()), static_cast<size_t>(len));
     pos_ += len;
@@ -168,7 +175,7 @@ GgufFile GgufFile::parse(std::span<const std::byte> bytes, std::string path) {
       const uint64_t start = c.pos();
       if (kv.value.array_type == GgufType::STRING) {
         if (count > c.left() / 8) c.fail(fmt::format("{}: array length {} exceeds the {} bytes remaining", key, count, c.left()), at);
-        for (uint64_t j = 0; j < count; ++j) c.read_string(fmt::format("{}[{}]", key, j));
+        for (uint64_t j = 0; j < count; ++j) c.read_string(key, j);
       } else {
         const size_t es = scalar_size(kv.value.array_type);
         if (count > c.left() / es) c.fail(fmt::format("{}: array of {} {} exceeds the {} bytes remaining", key, count, gguf_type_name(kv.value.array_type), c.left()), at);

@@ -4,8 +4,10 @@
 
 #include <algorithm>
 #include <array>
+#include <bit>
 #include <cstring>
 #include <limits>
+#include <unordered_map>
 
 #include "bloomz/error.hpp"
 #include "bloomz/gguf.hpp"
@@ -38,13 +40,8 @@ inline uint64_t hash_bytes(const char* p, size_t n) {
   return h ^ (h >> 31);
 }
 
-inline uint64_t hash_pair(uint64_t key) {
-  key ^= key >> 33;
-  key *= 0xFF51AFD7ED558CCDull;
-  key ^= key >> 33;
-  key *= 0xC4CEB3F97A4FE1B9ull;
-  return key ^ (key >> 33);
-}
+// Fibonacci hashing of a (left id, right id) key; the caller keeps the top bits.
+inline uint64_t hash_pair(uint64_t key) { return (key ^ (key >> 29)) * 0x9E3779B97F4A7C15ull; }
 
 size_t pow2_at_least(size_t n) {
   size_t p = 16;
@@ -64,9 +61,15 @@ struct Tokenizer::Impl {
   // occur in merges but are not tokens ("virtual" ids; they can take part in merges but map
   // to no token, exactly as llama.cpp's string-keyed merge table behaves).
   std::string arena;
-  std::vector<uint32_t> str_off, str_len;
-  std::vector<uint32_t> str_hash;  // low 32 bits of the hash, to skip most compares
-  std::vector<int32_t> slots;      // open addressing, -1 = empty
+  struct Entry {
+    uint32_t off, len;
+  };
+  std::vector<Entry> entries;  // by id
+  struct Slot {
+    uint32_t h;  // low 32 bits of the string's hash (also its home position)
+    int32_t id;  // -1 = empty
+  };
+  std::vector<Slot> slots;  // open addressing, linear probing
   size_t slot_mask = 0;
   size_t n_interned = 0;
 
@@ -77,6 +80,7 @@ struct Tokenizer::Impl {
   };
   std::vector<MergeSlot> merge_slots;
   size_t merge_mask = 0;
+  int merge_shift = 60;  // 64 - log2(table size)
   size_t n_merges = 0;
 
   std::array<int32_t, 256> byte_ids{};  // id of the one-character string of each raw byte
@@ -86,32 +90,37 @@ struct Tokenizer::Impl {
   bool add_bos = false, add_eos = false;
 
   std::string_view text(int32_t id) const {
-    return {arena.data() + str_off[static_cast<size_t>(id)], str_len[static_cast<size_t>(id)]};
+    const Entry& e = entries[static_cast<size_t>(id)];
+    return {arena.data() + e.off, e.len};
+  }
+  bool same(const Slot& slot, uint32_t h, std::string_view s) const {
+    if (slot.h != h) return false;
+    const Entry& e = entries[static_cast<size_t>(slot.id)];
+    return e.len == s.size() && std::memcmp(arena.data() + e.off, s.data(), s.size()) == 0;
   }
 
-  int32_t find(std::string_view s) const { return find_hashed(s, hash_bytes(s.data(), s.size())); }
+  static uint32_t hash32(std::string_view s) {
+    return static_cast<uint32_t>(hash_bytes(s.data(), s.size()));
+  }
 
-  int32_t find_hashed(std::string_view s, uint64_t h) const {
-    const auto h32 = static_cast<uint32_t>(h);
+  int32_t find(std::string_view s) const { return find_hashed(s, hash32(s)); }
+
+  int32_t find_hashed(std::string_view s, uint32_t h) const {
     for (size_t i = h & slot_mask;; i = (i + 1) & slot_mask) {
-      const int32_t id = slots[i];
-      if (id < 0) return -1;
-      const auto u = static_cast<size_t>(id);
-      if (str_hash[u] == h32 && str_len[u] == s.size() &&
-          std::memcmp(arena.data() + str_off[u], s.data(), s.size()) == 0)
-        return id;
+      const Slot& slot = slots[i];
+      if (slot.id < 0) return -1;
+      if (same(slot, h, s)) return slot.id;
     }
   }
 
   void grow_slots() {
-    std::vector<int32_t> fresh((slot_mask + 1) * 2, -1);
+    std::vector<Slot> fresh((slot_mask + 1) * 2, Slot{0, -1});
     const size_t mask = fresh.size() - 1;
-    for (int32_t id : slots) {
-      if (id < 0) continue;
-      const std::string_view s = text(id);
-      size_t i = hash_bytes(s.data(), s.size()) & mask;
-      while (fresh[i] >= 0) i = (i + 1) & mask;
-      fresh[i] = id;
+    for (const Slot& slot : slots) {
+      if (slot.id < 0) continue;
+      size_t i = slot.h & mask;
+      while (fresh[i].id >= 0) i = (i + 1) & mask;
+      fresh[i] = slot;
     }
     slots = std::move(fresh);
     slot_mask = mask;
@@ -119,47 +128,61 @@ struct Tokenizer::Impl {
 
   // Places `id` (whose text is already in the arena) in the table. When another id has the same
   // text, `replace` decides who wins (llama.cpp: the last token with a text wins).
-  void place(int32_t id, uint64_t h, bool replace) {
+  void place(int32_t id, uint32_t h, bool replace) {
     const std::string_view s = text(id);
     for (size_t i = h & slot_mask;; i = (i + 1) & slot_mask) {
-      const int32_t other = slots[i];
-      if (other < 0) {
-        slots[i] = id;
+      Slot& slot = slots[i];
+      if (slot.id < 0) {
+        slot = Slot{h, id};
         ++n_interned;
         return;
       }
-      const auto u = static_cast<size_t>(other);
-      if (str_hash[u] == static_cast<uint32_t>(h) && text(other) == s) {
-        if (replace) slots[i] = id;
+      if (same(slot, h, s)) {
+        if (replace) slot.id = id;
         return;
       }
     }
   }
 
-  int32_t add_string(std::string_view s, uint64_t h) {
-    const auto id = static_cast<int32_t>(str_off.size());
-    str_off.push_back(static_cast<uint32_t>(arena.size()));
-    str_len.push_back(static_cast<uint32_t>(s.size()));
-    str_hash.push_back(static_cast<uint32_t>(h));
+  int32_t add_string(std::string_view s) {
+    const auto id = static_cast<int32_t>(entries.size());
+    entries.push_back({static_cast<uint32_t>(arena.size()), static_cast<uint32_t>(s.size())});
     arena.append(s);
     return id;
   }
 
   // Id of s, interning it as a virtual string when it is not known yet.
-  int32_t intern(std::string_view s) {
-    const uint64_t h = hash_bytes(s.data(), s.size());
+  int32_t intern_hashed(std::string_view s, uint32_t h) {
     int32_t id = find_hashed(s, h);
     if (id >= 0) return id;
     if ((n_interned + 1) * 2 > slot_mask + 1) grow_slots();
-    id = add_string(s, h);
+    id = add_string(s);
     place(id, h, false);
     return id;
   }
 
+  // intern_hashed for a batch, with the table, entry and text reads prefetched in stages so
+  // that the cache misses of the batch overlap (this is what keeps a 250k-merge load fast).
+  void intern_batch(const std::string_view* strs, const uint32_t* hs, size_t n, int32_t* ids) {
+    for (size_t k = 0; k < n; ++k) __builtin_prefetch(&slots[hs[k] & slot_mask]);
+    int32_t cand[256];
+    for (size_t k = 0; k < n; ++k) {
+      const Slot& slot = slots[hs[k] & slot_mask];
+      cand[k] = slot.id >= 0 && slot.h == hs[k] ? slot.id : -1;
+      if (cand[k] >= 0) __builtin_prefetch(&entries[static_cast<size_t>(cand[k])]);
+    }
+    for (size_t k = 0; k < n; ++k)
+      if (cand[k] >= 0) __builtin_prefetch(arena.data() + entries[static_cast<size_t>(cand[k])].off);
+    for (size_t k = 0; k < n; ++k) ids[k] = intern_hashed(strs[k], hs[k]);
+  }
+
+  static uint64_t pair_key(int32_t left, int32_t right) {
+    return (static_cast<uint64_t>(static_cast<uint32_t>(left)) << 32) | static_cast<uint32_t>(right);
+  }
+
   const MergeSlot* find_merge(int32_t left, int32_t right) const {
-    const uint64_t key = (static_cast<uint64_t>(static_cast<uint32_t>(left)) << 32) |
-                         static_cast<uint32_t>(right);
-    for (size_t i = hash_pair(key) & merge_mask;; i = (i + 1) & merge_mask) {
+    const uint64_t key = pair_key(left, right);
+    for (size_t i = hash_pair(key) >> merge_shift;; i = (i + 1) & merge_mask) {
       const MergeSlot& s = merge_slots[i];
       if (s.key == key) return &s;
       if (s.result < 0) return nullptr;
@@ -167,10 +190,8 @@ struct Tokenizer::Impl {
   }
 
   // First occurrence wins (llama.cpp's bpe_ranks.emplace).
-  void add_merge(int32_t left, int32_t right, uint32_t rank, int32_t result) {
-    const uint64_t key = (static_cast<uint64_t>(static_cast<uint32_t>(left)) << 32) |
-                         static_cast<uint32_t>(right);
-    for (size_t i = hash_pair(key) & merge_mask;; i = (i + 1) & merge_mask) {
+  void add_merge(uint64_t key, size_t home, uint32_t rank, int32_t result) {
+    for (size_t i = home;; i = (i + 1) & merge_mask) {
       MergeSlot& s = merge_slots[i];
       if (s.result < 0) {
         s.key = key;
@@ -193,6 +214,14 @@ struct Tokenizer::Impl {
     std::vector<Entry> heap;
     std::vector<std::string_view> pieces;
     std::string scratch;
+    // Piece -> ids cache for one encode() call (BPE of a piece depends on its bytes only, so
+    // this is exact). Keys view the caller's text or a normalized copy kept in `keep`.
+    struct CacheSpan {
+      uint32_t off, len;
+    };
+    std::unordered_map<std::string_view, CacheSpan> cache;
+    std::vector<int32_t> cache_ids;
+    std::vector<std::unique_ptr<std::string>> keep;
   };
 
   void emit(std::string_view bytes, int32_t id, std::vector<int32_t>& out, Work& w) const {
@@ -222,11 +251,74 @@ struct Tokenizer::Impl {
                    [](const Work::Entry& a, const Work::Entry& b) { return a.key > b.key; });
   }
 
+  // Short pieces: the same merge order (lowest rank, then leftmost, among the current adjacent
+  // pairs) found by a linear scan over a compact array instead of a heap.
+  static constexpr int32_t kShortPiece = 16;
+
+  void bpe_short(std::string_view piece, std::vector<int32_t>& out, Work& w) const {
+    const auto* p = reinterpret_cast<const unsigned char*>(piece.data());
+    const auto n = static_cast<size_t>(piece.size());
+    int32_t id[kShortPiece], res[kShortPiece];
+    uint32_t start[kShortPiece + 1], rank[kShortPiece];
+    constexpr uint32_t kNone = 0xFFFFFFFFu;
+    for (size_t i = 0; i < n; ++i) {
+      id[i] = byte_ids[p[i]];
+      start[i] = static_cast<uint32_t>(i);
+    }
+    start[n] = static_cast<uint32_t>(n);
+    const auto pair_rank = [&](size_t i) {
+      rank[i] = kNone;
+      if (id[i] < 0 || id[i + 1] < 0) return;
+      const MergeSlot* m = find_merge(id[i], id[i + 1]);
+      if (m != nullptr) {
+        rank[i] = m->rank;
+        res[i] = m->result;
+      }
+    };
+    size_t count = n;
+    // First pass over all adjacent pairs: prefetch their table slots, then look them up, so that
+    // the cache misses overlap.
+    for (size_t i = 0; i + 1 < count; ++i) {
+      if (id[i] >= 0 && id[i + 1] >= 0)
+        __builtin_prefetch(&merge_slots[hash_pair(pair_key(id[i], id[i + 1])) >> merge_shift]);
+    }
+    for (size_t i = 0; i + 1 < count; ++i) pair_rank(i);
+    while (count > 1) {
+      uint32_t best = kNone;
+      size_t bi = 0;
+      for (size_t i = 0; i + 1 < count; ++i) {
+        if (rank[i] < best) {
+          best = rank[i];
+          bi = i;
+        }
+      }
+      if (best == kNone) break;
+      id[bi] = res[bi];
+      // Remove symbol bi+1.
+      for (size_t k = bi + 1; k + 1 < count; ++k) {
+        id[k] = id[k + 1];
+        start[k] = start[k + 1];
+        rank[k] = rank[k + 1];
+        res[k] = res[k + 1];
+      }
+      start[count - 1] = start[count];
+      --count;
+      if (bi + 1 < count) pair_rank(bi);
+      else rank[bi] = kNone;
+      if (bi > 0) pair_rank(bi - 1);
+    }
+    for (size_t i = 0; i < count; ++i) emit(piece.substr(start[i], start[i + 1] - start[i]), id[i], out, w);
+  }
+
   void bpe(std::string_view piece, std::vector<int32_t>& out, Work& w) const {
     const auto* p = reinterpret_cast<const unsigned char*>(piece.data());
     const auto n = static_cast<int32_t>(piece.size());
     if (n == 1) {
       emit(piece, byte_ids[p[0]], out, w);
+      return;
+    }
+    if (n <= kShortPiece) {
+      bpe_short(piece, out, w);
       return;
     }
     w.id.resize(static_cast<size_t>(n));
@@ -241,6 +333,10 @@ struct Tokenizer::Impl {
       w.len[u] = 1;
     }
     w.heap.clear();
+    for (int32_t i = 1; i < n; ++i) {
+      const int32_t a = w.id[static_cast<size_t>(i - 1)], b = w.id[static_cast<size_t>(i)];
+      if (a >= 0 && b >= 0) __builtin_prefetch(&merge_slots[hash_pair(pair_key(a, b)) >> merge_shift]);
+    }
     for (int32_t i = 1; i < n; ++i) push_pair(w, i - 1, i);
     const auto cmp = [](const Work::Entry& a, const Work::Entry& b) { return a.key > b.key; };
     while (!w.heap.empty()) {
@@ -265,15 +361,38 @@ struct Tokenizer::Impl {
     }
   }
 
+  // Texts at least this long use the piece cache (it does not pay for a sentence).
+  static constexpr size_t kCacheMinText = 2048;
+
   void encode_raw(std::string_view text, std::vector<int32_t>& out, Work& w) const {
-    std::string normalized;
     if (!unicode::is_llama_normalized(text)) {
-      normalized = unicode::normalize_llama(text);
-      text = normalized;
+      w.keep.push_back(std::make_unique<std::string>(unicode::normalize_llama(text)));
+      text = *w.keep.back();
     }
     w.pieces.clear();
     pretokenize_bloom(text, w.pieces);
-    for (std::string_view piece : w.pieces) bpe(piece, out, w);
+    if (text.size() < kCacheMinText) {
+      for (std::string_view piece : w.pieces) bpe(piece, out, w);
+      return;
+    }
+    if (w.cache.empty()) w.cache.reserve(w.pieces.size() / 2 + 16);
+    for (std::string_view piece : w.pieces) {
+      if (piece.size() < 3) {
+        bpe(piece, out, w);
+        continue;
+      }
+      const auto it = w.cache.find(piece);
+      if (it != w.cache.end()) {
+        const auto* first = w.cache_ids.data() + it->second.off;
+        out.insert(out.end(), first, first + it->second.len);
+        continue;
+      }
+      const size_t before = out.size();
+      bpe(piece, out, w);
+      const auto off = static_cast<uint32_t>(w.cache_ids.size());
+      w.cache_ids.insert(w.cache_ids.end(), out.begin() + static_cast<std::ptrdiff_t>(before), out.end());
+      w.cache.emplace(piece, Work::CacheSpan{off, static_cast<uint32_t>(out.size() - before)});
+    }
   }
 };
 
@@ -297,28 +416,34 @@ Tokenizer Tokenizer::from_vocab(const VocabData& data) {
 
   size_t total = 0;
   for (std::string_view t : data.tokens) total += t.size();
-  if (total > std::numeric_limits<uint32_t>::max() / 2)
+  if (total > std::numeric_limits<uint32_t>::max() / 4)
     throw Error(ErrorKind::Format, "tokenizer.ggml.tokens: the token texts are too large");
-  m.arena.reserve(total + total / 4 + 4096);
-  const size_t cap = n + data.merges.size() / 8 + 512;
-  m.str_off.reserve(cap);
-  m.str_len.reserve(cap);
-  m.str_hash.reserve(cap);
+  m.arena.reserve(total + total / 8 + 4096);
+  m.entries.reserve(n + data.merges.size() / 8 + 512);
   m.types.resize(n, TokenType::Normal);
-  m.slots.assign(pow2_at_least(2 * (n + 256)), -1);
+  m.slots.assign(pow2_at_least(2 * (n + 256)), Impl::Slot{0, -1});
   m.slot_mask = m.slots.size() - 1;
 
-  for (size_t i = 0; i < n; ++i) {
-    std::string_view t = data.tokens[i];
-    std::string empty_name;
-    if (t.empty()) {  // llama.cpp renames empty tokens
-      empty_name = fmt::format("[EMPTY_{}]", i);
-      t = empty_name;
+  constexpr size_t kBatch = 64;
+  uint32_t hs[3 * kBatch];
+  std::string empty_names;
+  for (size_t base = 0; base < n; base += kBatch) {
+    const size_t cnt = std::min(kBatch, n - base);
+    for (size_t k = 0; k < cnt; ++k) {
+      const size_t i = base + k;
+      std::string_view t = data.tokens[i];
+      if (t.empty()) {  // llama.cpp renames empty tokens
+        empty_names = fmt::format("[EMPTY_{}]", i);
+        t = empty_names;
+      }
+      m.add_string(t);
+      hs[k] = Impl::hash32(t);
+      __builtin_prefetch(&m.slots[hs[k] & m.slot_mask]);
     }
-    const uint64_t h = hash_bytes(t.data(), t.size());
-    m.add_string(t, h);
-    m.place(static_cast<int32_t>(i), h, /*replace=*/true);
-    if (!data.token_types.empty()) {
+    for (size_t k = 0; k < cnt; ++k) m.place(static_cast<int32_t>(base + k), hs[k], /*replace=*/true);
+  }
+  if (!data.token_types.empty()) {
+    for (size_t i = 0; i < n; ++i) {
       const int32_t ty = data.token_types[i];
       if (ty < 0 || ty > 6)
         throw Error(ErrorKind::Format,
@@ -327,25 +452,54 @@ Tokenizer Tokenizer::from_vocab(const VocabData& data) {
     }
   }
 
-  // Merges: rank = index. llama.cpp splits at the first space found from index 1.
-  m.merge_slots.assign(pow2_at_least(2 * data.merges.size() + 2), Impl::MergeSlot{});
+  // Merges: rank = index. llama.cpp splits at the first space found from index 1. Resolved in
+  // batches: 3 string lookups per merge (left, right, left+right), then the pair insert.
+  const size_t nm = data.merges.size();
+  m.merge_slots.assign(pow2_at_least(2 * nm + 2), Impl::MergeSlot{});
   m.merge_mask = m.merge_slots.size() - 1;
-  std::string both;
-  for (size_t r = 0; r < data.merges.size(); ++r) {
-    const std::string_view mg = data.merges[r];
-    const size_t sp = mg.size() > 1 ? mg.find(' ', 1) : std::string_view::npos;
-    if (sp == std::string_view::npos)
-      throw Error(ErrorKind::Format,
-                  fmt::format("tokenizer.ggml.merges[{}]: \"{}\" has no space separating two tokens",
-                              r, unicode::sanitize_utf8(mg)));
-    const std::string_view a = mg.substr(0, sp), b = mg.substr(sp + 1);
-    if (b.empty()) continue;  // can never apply: symbols are never empty
-    const int32_t la = m.intern(a);
-    const int32_t lb = m.intern(b);
-    both.assign(a);
-    both.append(b);
-    const int32_t res = m.intern(both);
-    m.add_merge(la, lb, static_cast<uint32_t>(r), res);
+  m.merge_shift = 64 - std::countr_zero(m.merge_slots.size());
+  std::string concat;
+  std::string_view strs[3 * kBatch];
+  int32_t ids[3 * kBatch];
+  uint32_t ranks[kBatch];
+  for (size_t base = 0; base < nm; base += kBatch) {
+    const size_t cnt = std::min(kBatch, nm - base);
+    concat.clear();
+    size_t used = 0;
+    for (size_t k = 0; k < cnt; ++k) {
+      const size_t r = base + k;
+      const std::string_view mg = data.merges[r];
+      const size_t sp = mg.size() > 1 ? mg.find(' ', 1) : std::string_view::npos;
+      if (sp == std::string_view::npos)
+        throw Error(ErrorKind::Format,
+                    fmt::format("tokenizer.ggml.merges[{}]: \"{}\" has no space separating two tokens",
+                                r, unicode::sanitize_utf8(mg)));
+      const std::string_view a = mg.substr(0, sp), b = mg.substr(sp + 1);
+      if (b.empty()) continue;  // can never apply: symbols are never empty
+      strs[3 * used] = a;
+      strs[3 * used + 1] = b;
+      concat.append(a);
+      concat.append(b);
+      ranks[used] = static_cast<uint32_t>(r);
+      ++used;
+    }
+    // Views into `concat` only once it is complete (it may have reallocated).
+    size_t off = 0;
+    for (size_t k = 0; k < used; ++k) {
+      const size_t len = strs[3 * k].size() + strs[3 * k + 1].size();
+      strs[3 * k + 2] = std::string_view(concat).substr(off, len);
+      off += len;
+    }
+    for (size_t k = 0; k < 3 * used; ++k) hs[k] = Impl::hash32(strs[k]);
+    m.intern_batch(strs, hs, 3 * used, ids);
+    uint64_t keys[kBatch];
+    size_t homes[kBatch];
+    for (size_t k = 0; k < used; ++k) {
+      keys[k] = Impl::pair_key(ids[3 * k], ids[3 * k + 1]);
+      homes[k] = hash_pair(keys[k]) >> m.merge_shift;
+      __builtin_prefetch(&m.merge_slots[homes[k]]);
+    }
+    for (size_t k = 0; k < used; ++k) m.add_merge(keys[k], homes[k], ranks[k], ids[3 * k + 2]);
   }
 
   const auto& b2c = unicode::byte_to_cp();
@@ -376,7 +530,7 @@ Tokenizer Tokenizer::from_vocab(const VocabData& data) {
   for (size_t i = 0; i < n; ++i)
     if (is_special_type(m.types[i])) m.special_ids.push_back(static_cast<int32_t>(i));
   std::stable_sort(m.special_ids.begin(), m.special_ids.end(), [&](int32_t x, int32_t y) {
-    return m.str_len[static_cast<size_t>(x)] > m.str_len[static_cast<size_t>(y)];
+    return m.entries[static_cast<size_t>(x)].len > m.entries[static_cast<size_t>(y)].len;
   });
   return tok;
 }

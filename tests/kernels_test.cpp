@@ -16,6 +16,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdio>
 #include <cstring>
 #include <fstream>
 #include <nlohmann/json.hpp>
@@ -220,7 +221,9 @@ TEST(DotVsGgml, EveryIsaWithinDerivedBound) {
         ++count;
       }
       EXPECT_GT(count, 5);
-      RecordProperty(std::string(isa_name(isa)) + "_" + tc.file + "_worst_rel", std::to_string(worst));
+      char buf[32];
+      std::snprintf(buf, sizeof buf, "%.3g", worst);
+      RecordProperty(std::string(isa_name(isa)) + "_" + tc.file + "_worst_rel_to_S", buf);
     }
   }
 }
@@ -502,8 +505,8 @@ TEST_P(IsaVsRef, QuantizersMatchReference) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Tables, IsaVsRef, ::testing::Values(Isa::Avx2, Isa::Avx512, Isa::Avx512Vnni, Isa::Neon, Isa::NeonDot),
-                         [](const ::testing::TestParamInfo<Isa>& info) {
-                           std::string s(isa_name(info.param));
+                         [](const ::testing::TestParamInfo<Isa>& p) {
+                           std::string s(isa_name(p.param));
                            s.erase(std::remove(s.begin(), s.end(), '-'), s.end());
                            return s;
                          });

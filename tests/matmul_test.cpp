@@ -143,8 +143,8 @@ TEST_P(MatmulDeterminism, MatchesRowDotOfDequantizedWeightsLoosely) {
 }
 
 INSTANTIATE_TEST_SUITE_P(AllTypes, MatmulDeterminism, ::testing::ValuesIn(kTypes),
-                         [](const ::testing::TestParamInfo<GgmlType>& info) {
-                           std::string s(type_name(info.param));
+                         [](const ::testing::TestParamInfo<GgmlType>& p) {
+                           std::string s(type_name(p.param));
                            for (char& c : s) if (c == '_') c = 'x';
                            return s;
                          });

@@ -1,13 +1,315 @@
-// Placeholder until the forward pass lands (issue 5).
+// `bloomz [gen options]`: generation from one prompt (streamed text or --json), or from many with
+// --batch-file (one JSON object per input line, in input order). The contract is docs/cli.md.
 #include <spdlog/spdlog.h>
 
+#include <atomic>
+#include <chrono>
+#include <csignal>
+#include <fmt/format.h>
+#include <nlohmann/json.hpp>
+#include <limits>
+#include <random>
+#include <unistd.h>
+#include <sstream>
+
+#include "bloomz/error.hpp"
+#include "bloomz/generate.hpp"
+#include "bloomz/model.hpp"
+#include "bloomz/sampler.hpp"
+#include "bloomz/session.hpp"
+#include "bloomz/tokenizer.hpp"
 #include "cli/commands.hpp"
+#include "cli/output.hpp"
+#include "cli/prompt_input.hpp"
 
 namespace bloomz::cli {
-Command add_generate_options(CLI::App&, CommonOptions&) {
-  return {nullptr, [] {
-            spdlog::error("generation is not built yet; try 'bloomz inspect MODEL'");
-            return 2;
+
+namespace {
+
+std::atomic<bool> g_interrupted{false};
+
+extern "C" void on_sigint(int) { g_interrupted.store(true); }
+
+struct GenOptions {
+  std::string prompt;
+  bool have_prompt = false;
+  std::string file;
+  int64_t n_predict = 256;
+  int64_t ctx_size = 0;
+  int64_t batch_size = 512;
+  int64_t seed = -1;  // -1: random when sampling
+  SamplerParams sampler;
+  std::vector<std::string> logit_bias;
+  std::vector<std::string> stops;
+  bool no_escape = false;
+  bool special = false;
+  bool echo = false;
+  bool json = false;
+  int32_t logprobs = 0;
+  std::string batch_file;
+  std::string kv_type = "f16";
+  bool no_mmap = false;
+  bool mlock = false;
+  bool no_parse_special = false;
+};
+
+nlohmann::json logprobs_json(const Tokenizer& tok, const std::vector<StepLogprobs>& steps) {
+  nlohmann::json arr = nlohmann::json::array();
+  for (const StepLogprobs& s : steps) {
+    nlohmann::json top = nlohmann::json::array();
+    for (const TokenLogprob& t : s.top) top.push_back({{"id", t.id}, {"token", tok.token_to_piece(t.id, true)}, {"logprob", t.logprob}});
+    arr.push_back({{"id", s.chosen.id}, {"token", tok.token_to_piece(s.chosen.id, true)}, {"logprob", s.chosen.logprob}, {"top", top}});
+  }
+  return arr;
+}
+
+double tps(int64_t n, double ms) { return ms > 0 ? 1000.0 * static_cast<double>(n) / ms : 0.0; }
+
+nlohmann::json result_json(const nlohmann::json& id, const std::string& prompt, const GenerateRequest& req,
+                           const GenerateResult& r, const Tokenizer& tok, std::optional<uint64_t> seed, double load_ms) {
+  nlohmann::json j;
+  j["id"] = id;
+  j["prompt"] = prompt;
+  j["prompt_tokens"] = req.prompt_tokens;
+  j["text"] = r.text;
+  j["tokens"] = r.tokens;
+  j["finish_reason"] = r.finish_reason;
+  j["seed"] = seed ? nlohmann::json(*seed) : nlohmann::json(nullptr);
+  if (req.logprobs > 0) j["logprobs"] = logprobs_json(tok, r.logprobs);
+  j["timings"] = {{"load_ms", load_ms},       {"prompt_n", r.prompt_n}, {"prompt_ms", r.prompt_ms},
+                  {"prompt_tps", tps(r.prompt_n, r.prompt_ms)}, {"gen_n", r.gen_n}, {"gen_ms", r.gen_ms},
+                  {"gen_tps", tps(r.gen_n, r.gen_ms)}};
+  return j;
+}
+
+std::string dump(const nlohmann::json& j) {
+  // Text in JSON is valid UTF-8: invalid byte sequences become U+FFFD (cli.md).
+  return j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) + "\n";
+}
+
+void print_timings(double load_ms, const GenerateResult& r) {
+  fmt::print(stderr, "bloomz: load time        = {:9.2f} ms\n", load_ms);
+  fmt::print(stderr, "bloomz: prompt eval time = {:9.2f} ms / {:5} tokens ({:8.2f} ms per token, {:8.2f} tokens per second)\n",
+               r.prompt_ms, r.prompt_n, r.prompt_n ? r.prompt_ms / static_cast<double>(r.prompt_n) : 0.0, tps(r.prompt_n, r.prompt_ms));
+  fmt::print(stderr, "bloomz:        eval time = {:9.2f} ms / {:5} runs   ({:8.2f} ms per token, {:8.2f} tokens per second)\n",
+               r.gen_ms, r.gen_n, r.gen_n ? r.gen_ms / static_cast<double>(r.gen_n) : 0.0, tps(r.gen_n, r.gen_ms));
+  fmt::print(stderr, "bloomz:       total time = {:9.2f} ms / {:5} tokens\n", load_ms + r.prompt_ms + r.gen_ms, r.prompt_n + r.gen_n);
+}
+
+// Tokenizes a prompt and checks it against the context; throws Error(Runtime) with both numbers.
+std::vector<int32_t> prompt_tokens(const Tokenizer& tok, const std::string& prompt, bool parse_special, int64_t n_ctx) {
+  if (prompt.empty()) throw Error(ErrorKind::Runtime, "the prompt is empty (give -p TEXT, -f FILE or text on stdin)");
+  std::vector<int32_t> ids = tok.encode(prompt, parse_special);
+  if (ids.empty()) throw Error(ErrorKind::Runtime, "the prompt has no tokens");
+  if (static_cast<int64_t>(ids.size()) > n_ctx) {
+    throw Error(ErrorKind::Runtime, fmt::format("the prompt has {} tokens, more than the context of {} (-c/--ctx-size)", ids.size(), n_ctx));
+  }
+  return ids;
+}
+
+uint64_t random_seed() {
+  std::random_device rd;
+  return (static_cast<uint64_t>(rd()) << 32) ^ rd();
+}
+
+// Per-item overrides of --batch-file: the long flag names with '_' for '-'.
+void apply_overrides(const nlohmann::json& item, GenerateRequest& req, std::optional<uint64_t>& seed) {
+  static const std::vector<std::string> known = {"id", "prompt", "n_predict", "temp", "top_k", "top_p", "min_p", "typical",
+                                                 "repeat_penalty", "repeat_last_n", "presence_penalty", "frequency_penalty",
+                                                 "seed", "stop", "ignore_eos", "logprobs"};
+  for (const auto& [key, value] : item.items()) {
+    if (std::find(known.begin(), known.end(), key) == known.end()) throw Error(ErrorKind::Usage, fmt::format("unknown key '{}'", key));
+  }
+  SamplerParams& s = req.sampler;
+  if (item.contains("n_predict")) req.n_predict = item["n_predict"].get<int64_t>();
+  if (item.contains("temp")) s.temp = item["temp"].get<float>();
+  if (item.contains("top_k")) s.top_k = item["top_k"].get<int32_t>();
+  if (item.contains("top_p")) s.top_p = item["top_p"].get<float>();
+  if (item.contains("min_p")) s.min_p = item["min_p"].get<float>();
+  if (item.contains("typical")) s.typical_p = item["typical"].get<float>();
+  if (item.contains("repeat_penalty")) s.repeat_penalty = item["repeat_penalty"].get<float>();
+  if (item.contains("repeat_last_n")) s.repeat_last_n = item["repeat_last_n"].get<int32_t>();
+  if (item.contains("presence_penalty")) s.presence_penalty = item["presence_penalty"].get<float>();
+  if (item.contains("frequency_penalty")) s.frequency_penalty = item["frequency_penalty"].get<float>();
+  if (item.contains("ignore_eos")) s.ignore_eos = item["ignore_eos"].get<bool>();
+  if (item.contains("logprobs")) req.logprobs = item["logprobs"].get<int32_t>();
+  if (item.contains("seed")) seed = item["seed"].get<uint64_t>();
+  if (item.contains("stop")) {
+    const auto& st = item["stop"];
+    req.stops = st.is_string() ? std::vector<std::string>{st.get<std::string>()} : st.get<std::vector<std::string>>();
+  }
+  validate(s);
+  if (req.n_predict < -1) throw Error(ErrorKind::Usage, "n_predict must be >= -1");
+  if (req.logprobs < 0) throw Error(ErrorKind::Usage, "logprobs must be >= 0");
+}
+
+int run_batch(const GenOptions& opt, const Model& model, const Tokenizer& tok, const GenerateRequest& base,
+              std::optional<uint64_t> base_seed, double load_ms) {
+  const std::string input = read_file_or_stdin(opt.batch_file);
+  SessionOptions so{.n_ctx = opt.ctx_size, .n_batch = opt.batch_size, .kv_type = opt.kv_type == "f32" ? KvType::F32 : KvType::F16};
+  Session session(model, so);
+  std::istringstream lines(input);
+  std::string line;
+  int64_t line_no = 0, failures = 0, done = 0;
+  const bool progress = ::isatty(2) == 1;
+  while (std::getline(lines, line)) {
+    ++line_no;
+    if (!line.empty() && line.back() == '\r') line.pop_back();
+    if (line.empty()) continue;
+    nlohmann::json id = nullptr;
+    try {
+      GenerateRequest req = base;
+      std::optional<uint64_t> seed = base_seed;
+      std::string prompt;
+      const bool is_json = line.front() == '{';
+      if (is_json) {
+        nlohmann::json item;
+        try {
+          item = nlohmann::json::parse(line);
+        } catch (const nlohmann::json::exception& e) {
+          throw Error(ErrorKind::Usage, fmt::format("line {}: not valid JSON ({})", line_no, e.what()));
+        }
+        if (item.contains("id")) id = item["id"];
+        if (!item.contains("prompt") || !item["prompt"].is_string()) throw Error(ErrorKind::Usage, fmt::format("line {}: missing string \"prompt\"", line_no));
+        prompt = item["prompt"].get<std::string>();
+        try {
+          apply_overrides(item, req, seed);
+        } catch (const nlohmann::json::exception& e) {
+          throw Error(ErrorKind::Usage, fmt::format("line {}: bad value ({})", line_no, e.what()));
+        }
+      } else {
+        prompt = process_escapes(line);
+      }
+      if (!seed && req.sampler.temp > 0) seed = random_seed();
+      req.sampler.seed = seed.value_or(0);
+      session.reset();
+      req.prompt_tokens = prompt_tokens(tok, prompt, !opt.no_parse_special, session.n_ctx());
+      GenerateResult r = generate(session, tok, req, [](std::string_view) {}, &g_interrupted);
+      write_stdout(dump(result_json(id, prompt, req, r, tok, seed, load_ms)));
+      flush_stdout();
+      if (r.finish_reason == "cancelled") return 130;
+    } catch (const Error& e) {
+      ++failures;
+      spdlog::warn("item {}: {}", line_no, e.what());
+      write_stdout(dump({{"id", id}, {"error", e.what()}}));
+    }
+    ++done;
+    if (progress) fmt::print(stderr, "\rbloomz: {} items done, {} failed", done, failures);
+  }
+  if (progress) fmt::print(stderr, "\n");
+  return failures > 0 ? 1 : 0;
+}
+
+int run_generate(GenOptions& opt, const CommonOptions& common) {
+  apply_runtime_options(common);
+  // Sampling parameters and flags are checked before the model is loaded.
+  for (const std::string& b : opt.logit_bias) opt.sampler.logit_bias.push_back(parse_logit_bias(b));
+  validate(opt.sampler);
+
+  const std::string path = resolve_model_path(common);
+  const auto t0 = std::chrono::steady_clock::now();
+  std::unique_ptr<const Model> model;
+  try {
+    model = Model::load(path, {.use_mmap = !opt.no_mmap, .lock = opt.mlock});
+  } catch (const Error& e) {
+    if (e.kind() == ErrorKind::Io && common.model.empty()) {
+      throw Error(ErrorKind::Io, fmt::format("{} (no model found: download one with tools/download-model.sh, or pass -m MODEL)", e.what()));
+    }
+    throw;
+  }
+  const Tokenizer tok = Tokenizer::from_gguf(model->gguf());
+  const double load_ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+  spdlog::debug("loaded {} in {:.1f} ms", path, load_ms);
+
+  GenerateRequest req;
+  req.n_predict = opt.n_predict;
+  req.stops = opt.stops;
+  req.sampler = opt.sampler;
+  req.sampler.eos_id = tok.eos_id();
+  req.logprobs = opt.logprobs;
+  req.special = opt.special;
+  std::signal(SIGINT, on_sigint);
+
+  if (!opt.batch_file.empty()) return run_batch(opt, *model, tok, req, opt.seed >= 0 ? std::optional<uint64_t>(static_cast<uint64_t>(opt.seed)) : std::nullopt, load_ms);
+
+  std::string prompt;
+  if (opt.have_prompt) {
+    prompt = opt.no_escape ? opt.prompt : process_escapes(opt.prompt);
+  } else if (!opt.file.empty()) {
+    prompt = read_file_or_stdin(opt.file);
+  } else if (!stdin_is_terminal()) {
+    prompt = read_file_or_stdin("-");
+  } else {
+    throw Error(ErrorKind::Usage, "no prompt: give -p TEXT, -f FILE, or pipe text on stdin");
+  }
+  std::optional<uint64_t> seed;
+  if (opt.seed >= 0) seed = static_cast<uint64_t>(opt.seed);
+  if (!seed && req.sampler.temp > 0) seed = random_seed();
+  req.sampler.seed = seed.value_or(0);
+  if (seed) spdlog::info("seed: {}", *seed);
+
+  SessionOptions so{.n_ctx = opt.ctx_size, .n_batch = opt.batch_size, .kv_type = opt.kv_type == "f32" ? KvType::F32 : KvType::F16};
+  Session session(*model, so);
+  req.prompt_tokens = prompt_tokens(tok, prompt, !opt.no_parse_special, session.n_ctx());
+  if (req.n_predict > 0 && static_cast<int64_t>(req.prompt_tokens.size()) + req.n_predict > session.n_ctx()) {
+    spdlog::warn("-n {} with a {}-token prompt exceeds the context of {}: generation stops when it is full",
+                 req.n_predict, req.prompt_tokens.size(), session.n_ctx());
+  }
+
+  const bool tty = stdout_is_terminal();
+  if (opt.echo && !opt.json) write_stdout(prompt);
+  GenerateResult r = generate(session, tok, req, [&](std::string_view piece) {
+    if (opt.json) return;
+    write_stdout(piece);
+    if (tty) flush_stdout();
+  }, &g_interrupted);
+  if (opt.json) {
+    write_stdout(dump(result_json(nullptr, prompt, req, r, tok, seed, load_ms)));
+  } else if (tty) {
+    write_stdout("\n");
+  }
+  flush_stdout();
+  if (!common.quiet) print_timings(load_ms, r);
+  return r.finish_reason == "cancelled" ? 130 : 0;
+}
+
+}  // namespace
+
+Command add_generate_options(CLI::App& app, CommonOptions& common) {
+  auto opt = std::make_shared<GenOptions>();
+  auto* p = app.add_option("-p,--prompt", opt->prompt, "The prompt");
+  app.add_option("-f,--file", opt->file, "Prompt from a file ('-' = stdin)")->excludes(p);
+  app.add_option("-n,--n-predict", opt->n_predict, "Maximum new tokens; -1 = until EOS or a full context")
+      ->check(CLI::Range(int64_t(-1), int64_t(1) << 40));
+  app.add_option("-c,--ctx-size", opt->ctx_size, "Context length in tokens (0 = the model's)")->check(CLI::Range(int64_t(0), int64_t(1) << 20));
+  app.add_option("-b,--batch-size", opt->batch_size, "Prompt tokens per forward call")->check(CLI::Range(int64_t(1), int64_t(1) << 20));
+  app.add_option("-s,--seed", opt->seed, "Seed (default -1: random when sampling)")->check(CLI::Range(int64_t(-1), std::numeric_limits<int64_t>::max()));
+  app.add_option("--temp", opt->sampler.temp, "Temperature; 0 = greedy");
+  app.add_option("--top-k", opt->sampler.top_k, "Top-k (0 = off)");
+  app.add_option("--top-p", opt->sampler.top_p, "Top-p (1 = off)");
+  app.add_option("--min-p", opt->sampler.min_p, "Min-p (0 = off)");
+  app.add_option("--typical", opt->sampler.typical_p, "Locally typical sampling (1 = off)");
+  app.add_option("--repeat-penalty", opt->sampler.repeat_penalty, "Repetition penalty (1 = off)");
+  app.add_option("--repeat-last-n", opt->sampler.repeat_last_n, "Tokens the penalties look back over (-1 = all)");
+  app.add_option("--presence-penalty", opt->sampler.presence_penalty, "Presence penalty");
+  app.add_option("--frequency-penalty", opt->sampler.frequency_penalty, "Frequency penalty");
+  app.add_option("-l,--logit-bias", opt->logit_bias, "ID(+/-)X, repeatable");
+  app.add_flag("--ignore-eos", opt->sampler.ignore_eos, "Do not stop at </s>");
+  app.add_option("-r,--stop", opt->stops, "Stop when the output contains TEXT (repeatable; not printed)");
+  app.add_flag("-e,--escape,!--no-escape", [opt](int64_t n) { opt->no_escape = n < 0; }, "Process \\n \\t \\' \\\" \\\\ in -p (default on)");
+  app.add_flag("--special", opt->special, "Print special tokens such as </s>");
+  app.add_flag("--echo", opt->echo, "Print the prompt before the answer");
+  app.add_flag("--json", opt->json, "One JSON object instead of streamed text");
+  app.add_option("--logprobs", opt->logprobs, "With --json: top-N log-probabilities per step")->check(CLI::Range(0, 1000));
+  app.add_option("--batch-file", opt->batch_file, "Many prompts: JSON Lines or plain lines ('-' = stdin)");
+  app.add_option("--kv-type", opt->kv_type, "KV cache precision")->check(CLI::IsMember({"f16", "f32"}));
+  app.add_flag("--no-mmap", opt->no_mmap, "Read the model into memory instead of mapping it");
+  app.add_flag("--mlock", opt->mlock, "Lock the model's pages in memory");
+  app.add_flag("--no-parse-special", opt->no_parse_special, "Keep special-token text (</s>) as plain text");
+  return {nullptr, [opt, p, &common] {
+            opt->have_prompt = p->count() > 0;
+            return run_generate(*opt, common);
           }};
 }
+
 }  // namespace bloomz::cli

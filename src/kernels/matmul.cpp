@@ -29,7 +29,7 @@ std::byte* MatmulWorkspace::reserve(size_t bytes) {
 namespace {
 
 constexpr int64_t kRowsPerItemDecode = 64;  // T small: rows per parallel item
-constexpr int64_t kRowsPerItemBatch = 16;   // T large: rows whose weights stay in L1/L2
+constexpr int64_t kRowsPerItemBatch = 32;   // T large: rows whose weights stay in L1/L2
 constexpr int64_t kTokensPerChunk = 64;     // tokens per kernel call within an item
 
 void matmul_table(const kernels::KernelTable& kt, const TensorView& w, const float* x, int64_t n_tok,
@@ -42,6 +42,10 @@ void matmul_table(const kernels::KernelTable& kt, const TensorView& w, const flo
   if (n_tok <= 0 || w.rows <= 0) return;
   const AType at = vec_dot_type(wt);
   const int64_t n = w.cols;
+  if (n % w_block_size(wt) != 0 || w.row_bytes < n / w_block_size(wt) * w_block_bytes(wt))
+    throw Error(ErrorKind::Config, std::string("matmul: a ") + std::string(type_name(w.type)) + " matrix with " +
+                                       std::to_string(n) + " columns and " + std::to_string(w.row_bytes) +
+                                       " bytes per row is not a whole number of blocks");
   const int64_t a_row = act_row_bytes(at, n);
   const std::byte* a = nullptr;
   if (at == AType::F32) {

@@ -1,0 +1,60 @@
+// generate(): the decoding loop shared by the CLI's single-prompt and batch modes. It evaluates
+// the prompt, then samples token by token until EOS, -n, a stop string, a full context or a
+// cancel request, handing each printable piece of text to a callback as soon as it is complete
+// UTF-8 and cannot be the start of a stop string.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <functional>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "bloomz/sampler.hpp"
+#include "bloomz/session.hpp"
+#include "bloomz/tokenizer.hpp"
+
+namespace bloomz {
+
+struct GenerateRequest {
+  std::vector<int32_t> prompt_tokens;
+  int64_t n_predict = 256;          // -1: until EOS or a full context
+  std::vector<std::string> stops;   // stop strings, matched on decoded text
+  SamplerParams sampler;
+  int32_t logprobs = 0;             // top-N alternatives per step (0: none)
+  bool special = false;             // print special tokens such as </s>
+};
+
+struct TokenLogprob {
+  int32_t id;
+  float logprob;
+};
+
+struct StepLogprobs {
+  TokenLogprob chosen;
+  std::vector<TokenLogprob> top;
+};
+
+struct GenerateResult {
+  std::vector<int32_t> tokens;   // every sampled token, including those that completed a stop string
+  std::string text;              // decoded output without the stop string
+  std::string finish_reason;     // "eos" | "length" | "stop" | "context" | "cancelled"
+  std::vector<StepLogprobs> logprobs;
+  double prompt_ms = 0, gen_ms = 0;
+  int64_t prompt_n = 0, gen_n = 0;
+};
+
+// on_text receives printable bytes in order; their concatenation equals result.text.
+GenerateResult generate(Session& session, const Tokenizer& tokenizer, const GenerateRequest& request,
+                        const std::function<void(std::string_view)>& on_text,
+                        const std::atomic<bool>* cancel = nullptr);
+
+// Length of the longest prefix of s that does not end inside an incomplete UTF-8 sequence.
+size_t utf8_complete_prefix(std::string_view s);
+
+// log-softmax of the raw logits: the chosen token's value and the n best (descending).
+StepLogprobs logprobs_of(std::span<const float> logits, int32_t chosen, int32_t n);
+
+}  // namespace bloomz

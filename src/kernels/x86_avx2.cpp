@@ -1,0 +1,761 @@
+// The AVX2 + FMA + F16C table. Compiled with exactly -mavx2 -mfma -mf16c; everything here has
+// internal linkage inside bloomz::kernels::avx2 (see style.md 4.4).
+//
+// Dots: each weight row is streamed once per group of up to 4 tokens; every weight block is
+// unpacked once and multiplied with the group's activation blocks (32-element types: 8 rows x 4
+// tokens per call; K-quants and float types: 1 row x 4 tokens). Per output, the float operations
+// do not depend on the group size or on the neighbouring rows, so results are bit-identical for any
+// batch size and thread count. Compiled with -ffp-contract=off as well, so that no template
+// instantiation contracts differently from another.
+#include <immintrin.h>
+
+#include <cmath>
+#include <cstring>
+#include <type_traits>
+#include <vector>
+
+#include "bloomz/fp16.hpp"
+#include "kernels/blocks.hpp"
+#include "kernels/kernels.hpp"
+
+namespace bloomz::kernels::avx2 {
+namespace {
+
+inline float h2f(uint16_t h) { return _cvtsh_ss(h); }
+inline uint16_t f2h(float f) { return static_cast<uint16_t>(_cvtss_sh(f, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC)); }
+
+// Fixed-order horizontal sum of 8 lanes.
+inline float hsum(__m256 v) {
+  __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+  s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+  s = _mm_add_ss(s, _mm_movehdup_ps(s));
+  return _mm_cvtss_f32(s);
+}
+
+inline int hsum_i32(__m256i v) {
+  __m128i s = _mm_add_epi32(_mm256_castsi256_si128(v), _mm256_extracti128_si256(v, 1));
+  s = _mm_add_epi32(s, _mm_unpackhi_epi64(s, s));
+  s = _mm_add_epi32(s, _mm_shuffle_epi32(s, 1));
+  return _mm_cvtsi128_si32(s);
+}
+
+inline __m256i loadu(const void* p) { return _mm256_loadu_si256(static_cast<const __m256i*>(p)); }
+
+// 16 bytes of nibbles -> 32 bytes: low nibbles first, then high nibbles (ggml's element order).
+inline __m256i unpack_nibbles(const uint8_t* qs) {
+  const __m128i q = _mm_loadu_si128(reinterpret_cast<const __m128i*>(qs));
+  const __m256i v = _mm256_set_m128i(_mm_srli_epi16(q, 4), q);
+  return _mm256_and_si256(v, _mm256_set1_epi8(0x0F));
+}
+
+// 32 bits -> 32 bytes, 0xFF where the bit is set.
+inline __m256i bits_to_bytes(uint32_t bits) {
+  const __m256i shuf = _mm256_setr_epi8(0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1,
+                                        2, 2, 2, 2, 2, 2, 2, 2, 3, 3, 3, 3, 3, 3, 3, 3);
+  const __m256i bitsel = _mm256_set1_epi64x(static_cast<long long>(0x8040201008040201ULL));
+  const __m256i v = _mm256_shuffle_epi8(_mm256_set1_epi32(static_cast<int>(bits)), shuf);
+  return _mm256_cmpeq_epi8(_mm256_and_si256(v, bitsel), bitsel);
+}
+
+// signed x signed bytes -> 8 lanes of i32 pair sums (x may be -128; y never is).
+inline __m256i dot_s8(__m256i x, __m256i y) {
+  const __m256i p16 = _mm256_maddubs_epi16(_mm256_sign_epi8(x, x), _mm256_sign_epi8(y, x));
+  return _mm256_madd_epi16(p16, _mm256_set1_epi16(1));
+}
+
+// unsigned (<= 63) x signed bytes -> 16 lanes of i16.
+inline __m256i dot_u8_16(__m256i u, __m256i y) { return _mm256_maddubs_epi16(u, y); }
+
+uint32_t load_u32(const uint8_t* p) {
+  uint32_t v;
+  std::memcpy(&v, p, 4);
+  return v;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Kernels: K::Ctx<NT> is built once per token group (and rectangle), then either
+// K::rows8<NT>(8 weight rows, ctx, NT vectors of 8 row outputs, n) or K::row<NT>(weight row, ctx, NT outputs, n).
+
+// 32-element block types, register-tiled as 8 weight rows x up to 4 tokens: for every block, the
+// integer dots of the 8 rows with one token are reduced into one vector whose lane i is row i's exact
+// block sum, so the float work (scale, convert, FMA) is one vector op per 8 rows. Per output the
+// float operations are acc = fma(d_w * d_a, isum_b, acc) in block order (+ for Q8_1 activations a
+// separate m_w * s_a accumulator), whatever the number of tokens or rows around it.
+//
+// Codes: unsigned 0..15 / 0..31 with an offset (Q4_0: -8, Q5_0: -16) subtracted as offset * sum(q8)
+// per block (exact integers), or signed int8 (Q8_0, via the sign trick).
+struct W8_0 {
+  using Block = block_q8_0;
+  using ABlock = block_q8_0;
+  static constexpr int kOffset = 0;
+  static constexpr bool kSignedCodes = true;
+  static constexpr bool kMin = false;
+  static __m256i codes(const Block& b) { return loadu(b.qs); }
+};
+struct W4_0 {
+  using Block = block_q4_0;
+  using ABlock = block_q8_0;
+  static constexpr int kOffset = 8;
+  static constexpr bool kSignedCodes = false;
+  static constexpr bool kMin = false;
+  static __m256i codes(const Block& b) { return unpack_nibbles(b.qs); }
+};
+struct W5_0 {
+  using Block = block_q5_0;
+  using ABlock = block_q8_0;
+  static constexpr int kOffset = 16;
+  static constexpr bool kSignedCodes = false;
+  static constexpr bool kMin = false;
+  static __m256i codes(const Block& b) {
+    return _mm256_or_si256(unpack_nibbles(b.qs), _mm256_and_si256(bits_to_bytes(load_u32(b.qh)), _mm256_set1_epi8(0x10)));
+  }
+};
+struct W4_1 {
+  using Block = block_q4_1;
+  using ABlock = block_q8_1;
+  static constexpr int kOffset = 0;
+  static constexpr bool kSignedCodes = false;
+  static constexpr bool kMin = true;
+  static __m256i codes(const Block& b) { return unpack_nibbles(b.qs); }
+};
+struct W5_1 {
+  using Block = block_q5_1;
+  using ABlock = block_q8_1;
+  static constexpr int kOffset = 0;
+  static constexpr bool kSignedCodes = false;
+  static constexpr bool kMin = true;
+  static __m256i codes(const Block& b) {
+    return _mm256_or_si256(unpack_nibbles(b.qs), _mm256_and_si256(bits_to_bytes(load_u32(b.qh)), _mm256_set1_epi8(0x10)));
+  }
+};
+
+// Activation rows of a token group (kernels build their per-group context from it).
+template <int NT>
+struct Acts {
+  const std::byte* a[NT];
+};
+
+// The rows of the next 8-row group are read as 8 short interleaved streams, too short for the
+// hardware prefetchers to ramp up; so each block step prefetches a slice of the next group.
+struct Prefetch {
+  const char* base;
+  int64_t lines_per_block;
+  inline void operator()(int64_t b) const {
+    const char* q = base + b * lines_per_block * 64;
+    for (int64_t i = 0; i < lines_per_block; ++i) _mm_prefetch(q + 64 * i, _MM_HINT_T0);
+  }
+};
+
+// Lane i of the result = sum of the 8 lanes of p[i] (exact integer sums).
+inline __m256i reduce8(const __m256i* p) {
+  const __m256i h01 = _mm256_hadd_epi32(p[0], p[1]), h23 = _mm256_hadd_epi32(p[2], p[3]);
+  const __m256i h45 = _mm256_hadd_epi32(p[4], p[5]), h67 = _mm256_hadd_epi32(p[6], p[7]);
+  const __m256i a = _mm256_hadd_epi32(h01, h23), b = _mm256_hadd_epi32(h45, h67);
+  return _mm256_add_epi32(_mm256_permute2x128_si256(a, b, 0x20), _mm256_permute2x128_si256(a, b, 0x31));
+}
+
+template <typename Wt>
+struct K32 {
+  using Block = typename Wt::Block;
+  using ABlock = typename Wt::ABlock;
+  static constexpr bool kTiled8 = true;
+
+  template <int NT>
+  struct Ctx {
+    const ABlock* a[NT];
+    const float* d[NT];
+    const float* s[NT];   // Q8_1: the stored s = fp16(d * sum q)
+    const int32_t* off[NT];  // offset * sum q (Q4_0, Q5_0)
+    Ctx(const Acts<NT>& acts, int64_t n) {
+      static thread_local std::vector<float> fbuf;
+      static thread_local std::vector<int32_t> ibuf;
+      const int64_t nb = n / 32;
+      fbuf.resize(static_cast<size_t>(2 * NT * nb));
+      ibuf.resize(static_cast<size_t>(NT * nb));
+      for (int t = 0; t < NT; ++t) {
+        a[t] = reinterpret_cast<const ABlock*>(acts.a[t]);
+        float* dd = fbuf.data() + 2 * t * nb;
+        float* ss = dd + nb;
+        int32_t* oo = ibuf.data() + t * nb;
+        for (int64_t b = 0; b < nb; ++b) {
+          dd[b] = h2f(a[t][b].d);
+          if constexpr (Wt::kMin) ss[b] = h2f(a[t][b].s);
+          if constexpr (Wt::kOffset != 0) {
+            // sum of the 32 signed bytes: sad of (q + 128) against zero, minus 32 * 128
+            const __m256i sad = _mm256_sad_epu8(_mm256_xor_si256(loadu(a[t][b].qs), _mm256_set1_epi8(static_cast<char>(0x80))),
+                                                _mm256_setzero_si256());
+            const __m128i s2 = _mm_add_epi64(_mm256_castsi256_si128(sad), _mm256_extracti128_si256(sad, 1));
+            const int sum = _mm_cvtsi128_si32(_mm_add_epi64(s2, _mm_unpackhi_epi64(s2, s2))) - 32 * 128;
+            oo[b] = Wt::kOffset * sum;
+          }
+        }
+        d[t] = dd;
+        s[t] = ss;
+        off[t] = oo;
+      }
+    }
+  };
+
+  // 8 weight rows (pointers; duplicates allowed for a ragged tail) x NT tokens -> out[t] lanes = rows.
+  template <int NT>
+  static void rows8(const Block* const* w, const Ctx<NT>& c, __m256* out, int64_t n, const Prefetch& pf) {
+    __m256 acc[NT], macc[NT];
+    for (int t = 0; t < NT; ++t) acc[t] = macc[t] = _mm256_setzero_ps();
+    const __m256i ones = _mm256_set1_epi16(1);
+    for (int64_t b = 0; b < n / 32; ++b) {
+      pf(b);
+      __m256i u[8];
+      for (int r = 0; r < 8; ++r) u[r] = Wt::codes(w[r][b]);
+      const __m256 dw = _mm256_cvtph_ps(_mm_setr_epi16(
+          static_cast<short>(w[0][b].d), static_cast<short>(w[1][b].d), static_cast<short>(w[2][b].d),
+          static_cast<short>(w[3][b].d), static_cast<short>(w[4][b].d), static_cast<short>(w[5][b].d),
+          static_cast<short>(w[6][b].d), static_cast<short>(w[7][b].d)));
+      __m256 mw = _mm256_setzero_ps();
+      if constexpr (Wt::kMin)
+        mw = _mm256_cvtph_ps(_mm_setr_epi16(
+            static_cast<short>(w[0][b].m), static_cast<short>(w[1][b].m), static_cast<short>(w[2][b].m),
+            static_cast<short>(w[3][b].m), static_cast<short>(w[4][b].m), static_cast<short>(w[5][b].m),
+            static_cast<short>(w[6][b].m), static_cast<short>(w[7][b].m)));
+      for (int t = 0; t < NT; ++t) {
+        const __m256i qa = loadu(c.a[t][b].qs);
+        __m256i p[8];
+        for (int r = 0; r < 8; ++r) {
+          if constexpr (Wt::kSignedCodes) p[r] = dot_s8(u[r], qa);
+          else p[r] = _mm256_madd_epi16(_mm256_maddubs_epi16(u[r], qa), ones);
+        }
+        __m256i isum = reduce8(p);
+        if constexpr (Wt::kOffset != 0) isum = _mm256_sub_epi32(isum, _mm256_set1_epi32(c.off[t][b]));
+        acc[t] = _mm256_fmadd_ps(_mm256_mul_ps(dw, _mm256_broadcast_ss(c.d[t] + b)), _mm256_cvtepi32_ps(isum), acc[t]);
+        if constexpr (Wt::kMin) macc[t] = _mm256_fmadd_ps(mw, _mm256_broadcast_ss(c.s[t] + b), macc[t]);
+      }
+    }
+    for (int t = 0; t < NT; ++t) out[t] = Wt::kMin ? _mm256_add_ps(acc[t], macc[t]) : acc[t];
+  }
+};
+
+// Nibble types (Q4_0, Q4_1, Q5_0, Q5_1): two rows share one register, [row r | row r+1] for the low
+// nibbles and the same for the high nibbles, against the activation halves broadcast to both
+// lanes; then 3 horizontal adds give the 8 rows' exact block sums in lane order 0,2,4,6,1,3,5,7
+// (scales are gathered in that order, and the result is put back in row order at the end).
+template <typename Wt>
+struct KNib : K32<Wt> {
+  using Block = typename Wt::Block;
+  template <int NT>
+  using Ctx = typename K32<Wt>::template Ctx<NT>;
+
+  static inline void pair_codes(const Block& b0, const Block& b1, __m256i& lo, __m256i& hi) {
+    const __m256i v = _mm256_loadu2_m128i(reinterpret_cast<const __m128i*>(b1.qs), reinterpret_cast<const __m128i*>(b0.qs));
+    const __m256i m4 = _mm256_set1_epi8(0x0F);
+    lo = _mm256_and_si256(v, m4);
+    hi = _mm256_and_si256(_mm256_srli_epi16(v, 4), m4);
+    if constexpr (std::is_same_v<Block, block_q5_0> || std::is_same_v<Block, block_q5_1>) {
+      const uint32_t h0 = load_u32(b0.qh), h1 = load_u32(b1.qh);
+      const __m256i b5 = _mm256_set1_epi8(0x10);
+      lo = _mm256_or_si256(lo, _mm256_and_si256(bits_to_bytes((h0 & 0xFFFFu) | (h1 << 16)), b5));
+      hi = _mm256_or_si256(hi, _mm256_and_si256(bits_to_bytes((h0 >> 16) | (h1 & 0xFFFF0000u)), b5));
+    }
+  }
+
+  template <int NT>
+  static void rows8(const Block* const* w, const Ctx<NT>& c, __m256* out, int64_t n, const Prefetch& pf) {
+    __m256 acc[NT], macc[NT];
+    for (int t = 0; t < NT; ++t) acc[t] = macc[t] = _mm256_setzero_ps();
+    const __m256i ones = _mm256_set1_epi16(1);
+    for (int64_t b = 0; b < n / 32; ++b) {
+      pf(b);
+      __m256i lo[4], hi[4];
+      for (int k = 0; k < 4; ++k) pair_codes(w[2 * k][b], w[2 * k + 1][b], lo[k], hi[k]);
+      const __m256 dw = _mm256_cvtph_ps(_mm_setr_epi16(
+          static_cast<short>(w[0][b].d), static_cast<short>(w[2][b].d), static_cast<short>(w[4][b].d),
+          static_cast<short>(w[6][b].d), static_cast<short>(w[1][b].d), static_cast<short>(w[3][b].d),
+          static_cast<short>(w[5][b].d), static_cast<short>(w[7][b].d)));
+      __m256 mw = _mm256_setzero_ps();
+      if constexpr (Wt::kMin)
+        mw = _mm256_cvtph_ps(_mm_setr_epi16(
+            static_cast<short>(w[0][b].m), static_cast<short>(w[2][b].m), static_cast<short>(w[4][b].m),
+            static_cast<short>(w[6][b].m), static_cast<short>(w[1][b].m), static_cast<short>(w[3][b].m),
+            static_cast<short>(w[5][b].m), static_cast<short>(w[7][b].m)));
+      for (int t = 0; t < NT; ++t) {
+        const __m256i qlo = _mm256_broadcastsi128_si256(_mm_loadu_si128(reinterpret_cast<const __m128i*>(c.a[t][b].qs)));
+        const __m256i qhi = _mm256_broadcastsi128_si256(_mm_loadu_si128(reinterpret_cast<const __m128i*>(c.a[t][b].qs + 16)));
+        __m256i pr[4];
+        for (int k = 0; k < 4; ++k)
+          pr[k] = _mm256_madd_epi16(_mm256_add_epi16(_mm256_maddubs_epi16(lo[k], qlo), _mm256_maddubs_epi16(hi[k], qhi)), ones);
+        __m256i isum = _mm256_hadd_epi32(_mm256_hadd_epi32(pr[0], pr[1]), _mm256_hadd_epi32(pr[2], pr[3]));
+        if constexpr (Wt::kOffset != 0) isum = _mm256_sub_epi32(isum, _mm256_set1_epi32(c.off[t][b]));
+        acc[t] = _mm256_fmadd_ps(_mm256_mul_ps(dw, _mm256_broadcast_ss(c.d[t] + b)), _mm256_cvtepi32_ps(isum), acc[t]);
+        if constexpr (Wt::kMin) macc[t] = _mm256_fmadd_ps(mw, _mm256_broadcast_ss(c.s[t] + b), macc[t]);
+      }
+    }
+    const __m256i to_rows = _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7);
+    for (int t = 0; t < NT; ++t)
+      out[t] = _mm256_permutevar8x32_ps(Wt::kMin ? _mm256_add_ps(acc[t], macc[t]) : acc[t], to_rows);
+  }
+};
+
+// Kernels without per-group preparation just see the activation pointers.
+template <int NT>
+struct PlainCtx {
+  const std::byte* a[NT];
+  PlainCtx(const Acts<NT>& acts, int64_t) {
+    for (int t = 0; t < NT; ++t) a[t] = acts.a[t];
+  }
+};
+
+// ---- K-quants. Every block is seen as 8 groups of 32 unsigned codes u (in element order) with 16
+// signed 16-bit scales (one per 16 elements); isum = sum_g sc_g * sum u*q8 - offset * sum_g sc_g*bsum_g.
+
+// Scale vector for 32-element group k: lanes 0..7 = sc16[2k], lanes 8..15 = sc16[2k+1].
+inline __m256i group_scales(__m256i sc16, int k) {
+  const __m256i pair = _mm256_permutevar8x32_epi32(sc16, _mm256_set1_epi32(k));
+  const __m256i shuf = _mm256_setr_epi8(0, 1, 0, 1, 0, 1, 0, 1, 0, 1, 0, 1, 0, 1, 0, 1,
+                                        2, 3, 2, 3, 2, 3, 2, 3, 2, 3, 2, 3, 2, 3, 2, 3);
+  return _mm256_shuffle_epi8(pair, shuf);
+}
+
+inline __m256i srl16(__m256i v, int s) { return _mm256_srl_epi16(v, _mm_cvtsi32_si128(s)); }
+
+// Q2_K: u = (qs[32h + l] >> 2s) & 3 for group k = 4h + s.
+struct UnpackQ2K {
+  __m256i q[2];
+  explicit UnpackQ2K(const block_q2_K& b) : q{loadu(b.qs), loadu(b.qs + 32)} {}
+  __m256i operator()(int k) const { return _mm256_and_si256(srl16(q[k / 4], 2 * (k % 4)), _mm256_set1_epi8(3)); }
+};
+
+// Q3_K: u = ((qs >> 2s) & 3) | hbit << 2 (value + 4), hbit = bit (4h + s) of hmask[l].
+struct UnpackQ3K {
+  __m256i q[2], hm;
+  explicit UnpackQ3K(const block_q3_K& b) : q{loadu(b.qs), loadu(b.qs + 32)}, hm(loadu(b.hmask)) {}
+  __m256i operator()(int k) const {
+    const __m256i lo = _mm256_and_si256(srl16(q[k / 4], 2 * (k % 4)), _mm256_set1_epi8(3));
+    const __m256i hb = _mm256_and_si256(_mm256_sll_epi16(srl16(hm, k), _mm_cvtsi32_si128(2)), _mm256_set1_epi8(4));
+    return _mm256_or_si256(lo, hb);
+  }
+};
+
+// Q4_K: group 2c = low nibbles of qs[32c..], 2c + 1 = high nibbles.
+struct UnpackQ4K {
+  const uint8_t* qs;
+  explicit UnpackQ4K(const block_q4_K& b) : qs(b.qs) {}
+  __m256i operator()(int k) const {
+    return _mm256_and_si256(srl16(loadu(qs + 32 * (k / 2)), 4 * (k % 2)), _mm256_set1_epi8(0x0F));
+  }
+};
+
+// Q5_K: as Q4_K plus bit k of qh[l] as the 5th bit.
+struct UnpackQ5K {
+  const uint8_t* qs;
+  __m256i qh;
+  explicit UnpackQ5K(const block_q5_K& b) : qs(b.qs), qh(loadu(b.qh)) {}
+  __m256i operator()(int k) const {
+    const __m256i lo = _mm256_and_si256(srl16(loadu(qs + 32 * (k / 2)), 4 * (k % 2)), _mm256_set1_epi8(0x0F));
+    const __m256i hb = _mm256_and_si256(_mm256_sll_epi16(srl16(qh, k), _mm_cvtsi32_si128(4)), _mm256_set1_epi8(0x10));
+    return _mm256_or_si256(lo, hb);
+  }
+};
+
+// Q6_K: u = q6 (0..63); group k = 4n + j of half n.
+struct UnpackQ6K {
+  const block_q6_K& b;
+  explicit UnpackQ6K(const block_q6_K& blk) : b(blk) {}
+  __m256i operator()(int k) const {
+    const int n = k / 4, j = k % 4;
+    const __m256i l = loadu(b.ql + 64 * n + 32 * (j % 2));
+    const __m256i lo = _mm256_and_si256(srl16(l, 4 * (j / 2)), _mm256_set1_epi8(0x0F));
+    const __m256i h = loadu(b.qh + 32 * n);
+    const __m256i hb = _mm256_and_si256(_mm256_sll_epi16(srl16(h, 2 * j), _mm_cvtsi32_si128(4)), _mm256_set1_epi8(0x30));
+    return _mm256_or_si256(lo, hb);
+  }
+};
+
+// Per-type block facts for the shared K-quant loop.
+struct Q2KTraits {
+  using Block = block_q2_K;
+  using Unpack = UnpackQ2K;
+  static constexpr int kOffsetShift = -1;  // no offset
+  static constexpr bool kHasMin = true;
+  static __m256i scales(const Block& b, __m256i& mins16) {
+    const __m128i s = _mm_loadu_si128(reinterpret_cast<const __m128i*>(b.scales));
+    mins16 = _mm256_cvtepu8_epi16(_mm_and_si128(_mm_srli_epi16(s, 4), _mm_set1_epi8(0x0F)));
+    return _mm256_cvtepu8_epi16(_mm_and_si128(s, _mm_set1_epi8(0x0F)));
+  }
+  static float d(const Block& b) { return h2f(b.d); }
+  static float dmin(const Block& b) { return h2f(b.dmin); }
+};
+
+struct Q3KTraits {
+  using Block = block_q3_K;
+  using Unpack = UnpackQ3K;
+  static constexpr int kOffsetShift = 2;  // u = q + 4
+  static constexpr bool kHasMin = false;
+  static __m256i scales(const Block& b, __m256i&) {
+    uint32_t s0, s1, s2;
+    std::memcpy(&s0, b.scales, 4);
+    std::memcpy(&s1, b.scales + 4, 4);
+    std::memcpy(&s2, b.scales + 8, 4);
+    const uint32_t m4 = 0x0F0F0F0Fu, m2 = 0x03030303u;
+    // word w holds the 6-bit codes of groups 4w..4w+3 (see q3k_scale in blocks.hpp)
+    const __m128i codes = _mm_setr_epi32(static_cast<int>((s0 & m4) | ((s2 & m2) << 4)),
+                                         static_cast<int>((s1 & m4) | (((s2 >> 2) & m2) << 4)),
+                                         static_cast<int>(((s0 >> 4) & m4) | (((s2 >> 4) & m2) << 4)),
+                                         static_cast<int>(((s1 >> 4) & m4) | (((s2 >> 6) & m2) << 4)));
+    return _mm256_sub_epi16(_mm256_cvtepu8_epi16(codes), _mm256_set1_epi16(32));
+  }
+  static float d(const Block& b) { return h2f(b.d); }
+  static float dmin(const Block&) { return 0.0f; }
+};
+
+template <typename B>
+struct Q45KTraitsBase {
+  static constexpr int kOffsetShift = -1;
+  static constexpr bool kHasMin = true;
+  static __m256i scales(const B& b, __m256i& mins16) {
+    uint32_t s0, s1, s2;
+    std::memcpy(&s0, b.scales, 4);
+    std::memcpy(&s1, b.scales + 4, 4);
+    std::memcpy(&s2, b.scales + 8, 4);
+    const uint32_t m6 = 0x3F3F3F3Fu, m4 = 0x0F0F0F0Fu, m2 = 0x03030303u;
+    // bytes 0..7: scales of sub-blocks 0..7; bytes 8..15: mins (get_scale_min_k4, four at a time)
+    const __m128i v = _mm_setr_epi32(static_cast<int>(s0 & m6),
+                                     static_cast<int>((s2 & m4) | (((s0 >> 6) & m2) << 4)),
+                                     static_cast<int>(s1 & m6),
+                                     static_cast<int>(((s2 >> 4) & m4) | (((s1 >> 6) & m2) << 4)));
+    mins16 = _mm256_cvtepu8_epi16(_mm_unpackhi_epi8(v, v));  // each min twice: one per 16 elements
+    return _mm256_cvtepu8_epi16(_mm_unpacklo_epi8(v, v));
+  }
+  static float d(const B& b) { return h2f(b.d); }
+  static float dmin(const B& b) { return h2f(b.dmin); }
+};
+struct Q4KTraits : Q45KTraitsBase<block_q4_K> {
+  using Block = block_q4_K;
+  using Unpack = UnpackQ4K;
+};
+struct Q5KTraits : Q45KTraitsBase<block_q5_K> {
+  using Block = block_q5_K;
+  using Unpack = UnpackQ5K;
+};
+
+struct Q6KTraits {
+  using Block = block_q6_K;
+  using Unpack = UnpackQ6K;
+  static constexpr int kOffsetShift = 5;  // u = q + 32
+  static constexpr bool kHasMin = false;
+  static __m256i scales(const Block& b, __m256i&) {
+    return _mm256_cvtepi8_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(b.scales)));
+  }
+  static float d(const Block& b) { return h2f(b.d); }
+  static float dmin(const Block&) { return 0.0f; }
+};
+
+template <typename Tr>
+struct KQK {
+  template <int NT>
+  using Ctx = PlainCtx<NT>;
+  template <int NT>
+  static void row(const std::byte* wr, const Ctx<NT>& c, float* out, int64_t n) {
+    const std::byte* const* ar = c.a;
+    using Block = typename Tr::Block;
+    const auto* w = reinterpret_cast<const Block*>(wr);
+    const block_q8_K* a[NT];
+    __m256 acc[NT];
+    float summ[NT];
+    for (int t = 0; t < NT; ++t) a[t] = reinterpret_cast<const block_q8_K*>(ar[t]), acc[t] = _mm256_setzero_ps(), summ[t] = 0.0f;
+    for (int64_t b = 0; b < n / QK_K; ++b) {
+      // stay ~1.5 KB ahead of the row stream (it continues into the next row)
+      const char* ahead = reinterpret_cast<const char*>(w + b) + 1536;
+      for (size_t off = 0; off < sizeof(Block); off += 64) _mm_prefetch(ahead + off, _MM_HINT_T0);
+      __m256i mins16 = _mm256_setzero_si256();
+      const __m256i sc16 = Tr::scales(w[b], mins16);
+      const typename Tr::Unpack unpack(w[b]);
+      __m256i isum[NT];
+      for (int t = 0; t < NT; ++t) isum[t] = _mm256_setzero_si256();
+#pragma GCC unroll 8
+      for (int k = 0; k < 8; ++k) {
+        const __m256i u = unpack(k);
+        const __m256i scv = group_scales(sc16, k);
+        for (int t = 0; t < NT; ++t)
+          isum[t] = _mm256_add_epi32(isum[t], _mm256_madd_epi16(dot_u8_16(u, loadu(a[t][b].qs + 32 * k)), scv));
+      }
+      const float dw = Tr::d(w[b]);
+      for (int t = 0; t < NT; ++t) {
+        const __m256i bs = loadu(a[t][b].bsums);
+        __m256i s = isum[t];
+        if constexpr (Tr::kOffsetShift >= 0)
+          s = _mm256_sub_epi32(s, _mm256_slli_epi32(_mm256_madd_epi16(sc16, bs), Tr::kOffsetShift));
+        acc[t] = _mm256_fmadd_ps(_mm256_set1_ps(dw * a[t][b].d), _mm256_cvtepi32_ps(s), acc[t]);
+        if constexpr (Tr::kHasMin) {
+          const int imin = hsum_i32(_mm256_madd_epi16(mins16, bs));
+          summ[t] += Tr::dmin(w[b]) * a[t][b].d * static_cast<float>(imin);
+        }
+      }
+    }
+    for (int t = 0; t < NT; ++t) out[t] = hsum(acc[t]) - summ[t];
+  }
+};
+
+// ---- float weights: 16 elements per step in two 8-lane accumulators, then a serial tail.
+
+struct LoadF32 {
+  static __m256 load8(const void* p, int64_t i) { return _mm256_loadu_ps(static_cast<const float*>(p) + i); }
+  static float one(const void* p, int64_t i) { return static_cast<const float*>(p)[i]; }
+};
+struct LoadF16 {
+  static __m256 load8(const void* p, int64_t i) {
+    return _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(static_cast<const uint16_t*>(p) + i)));
+  }
+  static float one(const void* p, int64_t i) { return h2f(static_cast<const uint16_t*>(p)[i]); }
+};
+struct LoadBF16 {
+  static __m256 load8(const void* p, int64_t i) {
+    const __m128i h = _mm_loadu_si128(reinterpret_cast<const __m128i*>(static_cast<const uint16_t*>(p) + i));
+    return _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_cvtepu16_epi32(h), 16));
+  }
+  static float one(const void* p, int64_t i) { return bf16_to_fp32(static_cast<const uint16_t*>(p)[i]); }
+};
+
+// Activations of F16/BF16 weights are converted to f32 once per token group (exactly: every fp16 /
+// bf16 value is a float), so the inner loop converts only the weights.
+template <typename L>
+struct FloatCtx {
+  template <int NT>
+  struct Ctx {
+    const float* a[NT];
+    Ctx(const Acts<NT>& acts, int64_t n) {
+      static thread_local std::vector<float> buf;
+      buf.resize(static_cast<size_t>(NT * n));
+      for (int t = 0; t < NT; ++t) {
+        float* dst = buf.data() + t * n;
+        int64_t i = 0;
+        for (; i + 8 <= n; i += 8) _mm256_storeu_ps(dst + i, L::load8(acts.a[t], i));
+        for (; i < n; ++i) dst[i] = L::one(acts.a[t], i);
+        a[t] = dst;
+      }
+    }
+  };
+};
+template <>
+struct FloatCtx<LoadF32> {
+  template <int NT>
+  struct Ctx {
+    const float* a[NT];
+    Ctx(const Acts<NT>& acts, int64_t) {
+      for (int t = 0; t < NT; ++t) a[t] = reinterpret_cast<const float*>(acts.a[t]);
+    }
+  };
+};
+
+template <typename L>
+struct KFloat {
+  template <int NT>
+  using Ctx = typename FloatCtx<L>::template Ctx<NT>;
+  template <int NT>
+  static void row(const std::byte* wr, const Ctx<NT>& c, float* out, int64_t n) {
+    __m256 acc0[NT], acc1[NT];
+    for (int t = 0; t < NT; ++t) acc0[t] = acc1[t] = _mm256_setzero_ps();
+    int64_t i = 0;
+    for (; i + 16 <= n; i += 16) {
+      const __m256 w0 = L::load8(wr, i), w1 = L::load8(wr, i + 8);
+      for (int t = 0; t < NT; ++t) {
+        acc0[t] = _mm256_fmadd_ps(w0, _mm256_loadu_ps(c.a[t] + i), acc0[t]);
+        acc1[t] = _mm256_fmadd_ps(w1, _mm256_loadu_ps(c.a[t] + i + 8), acc1[t]);
+      }
+    }
+    for (int t = 0; t < NT; ++t) {
+      float s = hsum(_mm256_add_ps(acc0[t], acc1[t]));
+      for (int64_t j = i; j < n; ++j) s += L::one(wr, j) * c.a[t][j];
+      out[t] = s;
+    }
+  }
+};
+
+// ---- the rectangle driver: token groups of 4 (then 3/2/1), every row of the rectangle.
+
+template <typename K>
+concept Tiled8 = requires { K::kTiled8; };
+
+template <typename K, int NT>
+void run_group(const DotArgs& p, int64_t t0) {
+  Acts<NT> acts;
+  for (int t = 0; t < NT; ++t) acts.a[t] = p.a + (t0 + t) * p.a_stride;
+  const typename K::template Ctx<NT> ctx(acts, p.n);
+  if constexpr (Tiled8<K>) {
+    using Block = typename K::Block;
+    for (int64_t r = p.r0; r < p.r1; r += 8) {
+      const int nr = static_cast<int>(p.r1 - r < 8 ? p.r1 - r : 8);
+      const Block* w[8];
+      for (int i = 0; i < 8; ++i)
+        w[i] = reinterpret_cast<const Block*>(p.w + (r + (i < nr ? i : nr - 1)) * p.w_stride);
+      __m256 out[NT];
+      const int64_t nb = p.n / 32;
+      const Prefetch pf{reinterpret_cast<const char*>(p.w + (r + 8) * p.w_stride),
+                        (8 * p.w_stride + 64 * nb - 1) / (64 * nb)};
+      K::template rows8<NT>(w, ctx, out, p.n, pf);
+      for (int t = 0; t < NT; ++t) {
+        float* y = p.y + (t0 + t) * p.ldy + r;
+        if (nr == 8) {
+          _mm256_storeu_ps(y, out[t]);
+        } else {
+          alignas(32) float tmp[8];
+          _mm256_store_ps(tmp, out[t]);
+          for (int i = 0; i < nr; ++i) y[i] = tmp[i];
+        }
+      }
+    }
+  } else {
+    for (int64_t r = p.r0; r < p.r1; ++r) {
+      float out[NT];
+      K::template row<NT>(p.w + r * p.w_stride, ctx, out, p.n);
+      for (int t = 0; t < NT; ++t) p.y[(t0 + t) * p.ldy + r] = out[t];
+    }
+  }
+}
+
+template <typename K>
+void rect(const DotArgs& p) {
+  int64_t t = 0;
+  for (; t + 4 <= p.n_tok; t += 4) run_group<K, 4>(p, t);
+  switch (p.n_tok - t) {
+    case 3: run_group<K, 3>(p, t); break;
+    case 2: run_group<K, 2>(p, t); break;
+    case 1: run_group<K, 1>(p, t); break;
+    default: break;
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Activation quantizers: the same bytes as the reference (ties away from zero for Q8_0/Q8_1).
+
+void quantize_f32(const float* x, void* dst, int64_t n) { std::memcpy(dst, x, static_cast<size_t>(n) * 4); }
+
+void quantize_f16(const float* x, void* dst, int64_t n) {
+  auto* y = static_cast<uint16_t*>(dst);
+  int64_t i = 0;
+  for (; i + 8 <= n; i += 8)
+    _mm_storeu_si128(reinterpret_cast<__m128i*>(y + i),
+                     _mm256_cvtps_ph(_mm256_loadu_ps(x + i), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC));
+  for (; i < n; ++i) y[i] = fp32_to_fp16(x[i]);
+}
+
+void quantize_bf16(const float* x, void* dst, int64_t n) {
+  auto* y = static_cast<uint16_t*>(dst);
+  int64_t i = 0;
+  const __m256i bias = _mm256_set1_epi32(0x7FFF), one = _mm256_set1_epi32(1);
+  const __m256i absmask = _mm256_set1_epi32(0x7FFFFFFF), inf = _mm256_set1_epi32(0x7F800000);
+  for (; i + 8 <= n; i += 8) {
+    const __m256i u = _mm256_castps_si256(_mm256_loadu_ps(x + i));
+    const __m256i r = _mm256_srli_epi32(
+        _mm256_add_epi32(_mm256_add_epi32(u, bias), _mm256_and_si256(_mm256_srli_epi32(u, 16), one)), 16);
+    const __m256i nanv = _mm256_or_si256(_mm256_srli_epi32(u, 16), _mm256_set1_epi32(64));
+    const __m256i is_nan = _mm256_cmpgt_epi32(_mm256_and_si256(u, absmask), inf);
+    const __m256i v = _mm256_blendv_epi8(r, _mm256_and_si256(nanv, _mm256_set1_epi32(0xFFFF)), is_nan);
+    const __m256i packed = _mm256_permute4x64_epi64(_mm256_packus_epi32(v, v), 0x08);
+    _mm_storeu_si128(reinterpret_cast<__m128i*>(y + i), _mm256_castsi256_si128(packed));
+  }
+  for (; i < n; ++i) y[i] = fp32_to_bf16(x[i]);
+}
+
+// max |x| over 32 floats
+inline float amax32(const float* x) {
+  const __m256 sign = _mm256_set1_ps(-0.0f);
+  __m256 m = _mm256_andnot_ps(sign, _mm256_loadu_ps(x));
+  m = _mm256_max_ps(m, _mm256_andnot_ps(sign, _mm256_loadu_ps(x + 8)));
+  m = _mm256_max_ps(m, _mm256_andnot_ps(sign, _mm256_loadu_ps(x + 16)));
+  m = _mm256_max_ps(m, _mm256_andnot_ps(sign, _mm256_loadu_ps(x + 24)));
+  __m128 s = _mm_max_ps(_mm256_castps256_ps128(m), _mm256_extractf128_ps(m, 1));
+  s = _mm_max_ps(s, _mm_movehl_ps(s, s));
+  s = _mm_max_ss(s, _mm_movehdup_ps(s));
+  return _mm_cvtss_f32(s);
+}
+
+// roundf (ties away from zero), exact for |v| < 2^23: trunc, then add sign(v) when |frac| >= 0.5.
+inline __m256i roundf_epi32(__m256 v) {
+  const __m256 t = _mm256_round_ps(v, _MM_FROUND_TO_ZERO | _MM_FROUND_NO_EXC);
+  const __m256 frac = _mm256_sub_ps(v, t);
+  const __m256 sign = _mm256_set1_ps(-0.0f);
+  const __m256 ge = _mm256_cmp_ps(_mm256_andnot_ps(sign, frac), _mm256_set1_ps(0.5f), _CMP_GE_OQ);
+  const __m256 step = _mm256_and_ps(ge, _mm256_or_ps(_mm256_set1_ps(1.0f), _mm256_and_ps(sign, v)));
+  return _mm256_cvttps_epi32(_mm256_add_ps(t, step));
+}
+
+// Four vectors of 8 int32 (in [-127, 127]) -> 32 int8 in order.
+inline __m256i pack_i32x4(__m256i a, __m256i b, __m256i c, __m256i d) {
+  const __m256i ab = _mm256_packs_epi32(a, b), cd = _mm256_packs_epi32(c, d);
+  const __m256i abcd = _mm256_packs_epi16(ab, cd);
+  return _mm256_permutevar8x32_epi32(abcd, _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7));
+}
+
+template <bool WithSum>
+inline void quantize_q8_block(const float* x, int8_t* qs, uint16_t& dh, uint16_t* sh) {
+  const float amax = amax32(x);
+  const float d = amax / 127.0f;
+  const float id = d != 0.0f ? 1.0f / d : 0.0f;
+  dh = f2h(d);
+  const __m256 vid = _mm256_set1_ps(id);
+  __m256i q[4];
+  for (int k = 0; k < 4; ++k) q[k] = roundf_epi32(_mm256_mul_ps(_mm256_loadu_ps(x + 8 * k), vid));
+  const __m256i packed = pack_i32x4(q[0], q[1], q[2], q[3]);
+  _mm256_storeu_si256(reinterpret_cast<__m256i*>(qs), packed);
+  if constexpr (WithSum) {
+    const int sum = hsum_i32(_mm256_add_epi32(_mm256_add_epi32(q[0], q[1]), _mm256_add_epi32(q[2], q[3])));
+    *sh = f2h(static_cast<float>(sum) * d);
+  }
+}
+
+void quantize_q8_0(const float* x, void* dst, int64_t n) {
+  auto* y = static_cast<block_q8_0*>(dst);
+  for (int64_t b = 0; b < n / 32; ++b) quantize_q8_block<false>(x + 32 * b, y[b].qs, y[b].d, nullptr);
+}
+
+void quantize_q8_1(const float* x, void* dst, int64_t n) {
+  auto* y = static_cast<block_q8_1*>(dst);
+  for (int64_t b = 0; b < n / 32; ++b) quantize_q8_block<true>(x + 32 * b, y[b].qs, y[b].d, &y[b].s);
+}
+
+void quantize_q8_K(const float* x, void* dst, int64_t n) {
+  auto* y = static_cast<block_q8_K*>(dst);
+  for (int64_t b = 0; b < n / QK_K; ++b, x += QK_K) {
+    float amax = 0.0f;
+    for (int k = 0; k < QK_K; k += 32) amax = std::fmax(amax, amax32(x + k));
+    if (amax == 0.0f) {
+      std::memset(&y[b], 0, sizeof y[b]);
+      continue;
+    }
+    float max = 0.0f;
+    for (int j = 0; j < QK_K; ++j)
+      if (std::fabs(x[j]) == amax) {
+        max = x[j];
+        break;
+      }
+    const float iscale = -127.0f / max;
+    const __m256 vs = _mm256_set1_ps(iscale);
+    const __m256i lim = _mm256_set1_epi32(127);
+    for (int k = 0; k < QK_K; k += 32) {
+      __m256i q[4];
+      for (int m = 0; m < 4; ++m)  // cvtps rounds half to even, like ggml's nearest_int
+        q[m] = _mm256_min_epi32(_mm256_cvtps_epi32(_mm256_mul_ps(_mm256_loadu_ps(x + k + 8 * m), vs)), lim);
+      _mm256_storeu_si256(reinterpret_cast<__m256i*>(y[b].qs + k), pack_i32x4(q[0], q[1], q[2], q[3]));
+    }
+    for (int g = 0; g < QK_K / 16; ++g) {
+      const __m128i v = _mm_loadu_si128(reinterpret_cast<const __m128i*>(y[b].qs + 16 * g));
+      const __m256i w = _mm256_cvtepi8_epi16(v);
+      const __m256i s = _mm256_madd_epi16(w, _mm256_set1_epi16(1));
+      y[b].bsums[g] = static_cast<int16_t>(hsum_i32(s));
+    }
+    y[b].d = 1.0f / iscale;
+  }
+}
+
+const KernelTable kTable = {
+    "avx2",
+    {quantize_f32, quantize_f16, quantize_bf16, quantize_q8_0, quantize_q8_1, quantize_q8_K},
+    {rect<KFloat<LoadF32>>, rect<KFloat<LoadF16>>, rect<KFloat<LoadBF16>>, rect<KNib<W4_0>>, rect<KNib<W4_1>>,
+     rect<KNib<W5_0>>, rect<KNib<W5_1>>, rect<K32<W8_0>>, rect<KQK<Q2KTraits>>, rect<KQK<Q3KTraits>>,
+     rect<KQK<Q4KTraits>>, rect<KQK<Q5KTraits>>, rect<KQK<Q6KTraits>>},
+};
+
+}  // namespace
+}  // namespace bloomz::kernels::avx2
+
+namespace bloomz::kernels {
+const KernelTable& table_avx2() { return avx2::kTable; }
+}  // namespace bloomz::kernels

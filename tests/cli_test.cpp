@@ -1,0 +1,267 @@
+// End-to-end tests of the bloomz binary on the fixture models: the streams, exit statuses, JSON,
+// greedy output against llama.cpp's, stop strings, batch files, seeds and the logits command.
+#include <gtest/gtest.h>
+#include <sys/wait.h>
+
+#include <nlohmann/json.hpp>
+#include <sstream>
+
+#include "bloomz/generate.hpp"
+#include "bloomz/model.hpp"
+#include "bloomz/tokenizer.hpp"
+#include "support/npy.hpp"
+#include "support/test_files.hpp"
+
+using namespace bloomz;
+using bloomz::test::data_path;
+using nlohmann::json;
+
+namespace {
+
+struct Outcome {
+  int status = -1;
+  std::string out, err;
+};
+
+// Runs the binary through the shell with stdin from /dev/null unless `stdin_text` is given.
+Outcome run(const std::string& args, const std::string& stdin_text = "") {
+  char err_tmpl[] = "/tmp/bloomz-err-XXXXXX";
+  const int fd = mkstemp(err_tmpl);
+  close(fd);
+  std::string cmd = std::string(BLOOMZ_BINARY) + " " + args + " 2>" + err_tmpl;
+  std::string in_path;
+  if (!stdin_text.empty()) {
+    char in_tmpl[] = "/tmp/bloomz-in-XXXXXX";
+    const int ifd = mkstemp(in_tmpl);
+    if (write(ifd, stdin_text.data(), stdin_text.size()) < 0) ADD_FAILURE();
+    close(ifd);
+    in_path = in_tmpl;
+    cmd += " <" + in_path;
+  } else {
+    cmd += " </dev/null";
+  }
+  Outcome r;
+  FILE* p = popen(cmd.c_str(), "r");
+  char buf[4096];
+  size_t n;
+  while ((n = fread(buf, 1, sizeof buf, p)) > 0) r.out.append(buf, n);
+  const int st = pclose(p);
+  r.status = WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+  r.err = bloomz::test::read_text(err_tmpl);
+  unlink(err_tmpl);
+  if (!in_path.empty()) unlink(in_path.c_str());
+  return r;
+}
+
+std::string model(const std::string& name) { return data_path("models/" + name + ".gguf"); }
+
+std::string quote(const std::string& s) {
+  std::string q = "'";
+  for (char c : s) q += c == '\'' ? std::string("'\\''") : std::string(1, c);
+  return q + "'";
+}
+
+std::vector<json> fixture_generations(const std::string& name) {
+  std::istringstream lines(bloomz::test::read_text(data_path("ref/" + name + "/generate_exact.jsonl")));
+  std::vector<json> out;
+  std::string line;
+  while (std::getline(lines, line)) out.push_back(json::parse(line));
+  return out;
+}
+
+}  // namespace
+
+TEST(Cli, GreedyJsonReproducesLlamaCppIds) {
+  for (const char* name : {"small256-f32", "tiny-odd-f16", "small256-q8_0"}) {
+    for (const json& g : fixture_generations(name)) {
+      const Outcome r = run("-m " + model(name) + " -p " + quote(g["text"]) + " --no-escape -n 32 --ignore-eos --json -t 2 --kv-type f32");
+      ASSERT_EQ(r.status, 0) << r.err;
+      const json j = json::parse(r.out);
+      EXPECT_EQ(j["prompt_tokens"], g["prompt_tokens"]) << name;
+      EXPECT_EQ(j["tokens"], g["generated"]) << name << " prompt " << g["prompt"];
+    }
+  }
+}
+
+TEST(Cli, StdoutIsExactlyTheAnswer) {
+  const auto gens = fixture_generations("small256-f32");
+  const json& g = gens[1];
+  const Outcome text = run("-m " + model("small256-f32") + " -p " + quote(g["text"]) + " --no-escape -n 32 --ignore-eos");
+  ASSERT_EQ(text.status, 0) << text.err;
+  auto m = Model::load(model("small256-f32"));
+  const Tokenizer tok = Tokenizer::from_gguf(m->gguf());
+  const auto ids = g["generated"].get<std::vector<int32_t>>();
+  EXPECT_EQ(text.out, tok.decode(ids));
+  EXPECT_NE(text.err.find("bloomz: prompt eval time"), std::string::npos);
+  const Outcome quiet = run("-m " + model("small256-f32") + " -p " + quote(g["text"]) + " --no-escape -n 4 -q");
+  EXPECT_EQ(quiet.err, "");
+  const Outcome echo = run("-m " + model("small256-f32") + " -p 'Hello' -n 4 -q --echo");
+  EXPECT_EQ(echo.out.rfind("Hello", 0), 0u);
+}
+
+TEST(Cli, JsonHasEveryField) {
+  const Outcome r = run("-m " + model("tiny-odd-q4_0") + " -p 'Hello world' -n 5 --json --logprobs 3 --temp 0.8 -s 7");
+  ASSERT_EQ(r.status, 0) << r.err;
+  const json j = json::parse(r.out);
+  for (const char* k : {"id", "prompt", "prompt_tokens", "text", "tokens", "finish_reason", "seed", "logprobs", "timings"}) {
+    EXPECT_TRUE(j.contains(k)) << k;
+  }
+  EXPECT_EQ(j["seed"], 7);
+  EXPECT_EQ(j["finish_reason"], "length");
+  ASSERT_EQ(j["logprobs"].size(), 5u);
+  EXPECT_EQ(j["logprobs"][0]["top"].size(), 3u);
+  for (const char* k : {"load_ms", "prompt_n", "prompt_ms", "prompt_tps", "gen_n", "gen_ms", "gen_tps"}) {
+    EXPECT_TRUE(j["timings"].contains(k)) << k;
+  }
+  const Outcome greedy = run("-m " + model("tiny-odd-q4_0") + " -p 'Hello' -n 2 --json");
+  EXPECT_TRUE(json::parse(greedy.out)["seed"].is_null());
+}
+
+TEST(Cli, SeedsReproduce) {
+  const std::string base = "-m " + model("tiny-odd-q4_0") + " -p 'The cat' -n 24 --temp 1.5 --top-k 0 --top-p 1 --min-p 0 --json";
+  const json a = json::parse(run(base + " -s 42").out);
+  const json b = json::parse(run(base + " -s 42 -t 1").out);
+  const json c = json::parse(run(base + " -s 43").out);
+  EXPECT_EQ(a["tokens"], b["tokens"]);
+  EXPECT_NE(a["tokens"], c["tokens"]);
+}
+
+TEST(Cli, StopStringsCutExactly) {
+  const std::string base = "-m " + model("small256-f32") + " -p 'The quick brown fox' -n 24 --ignore-eos -q";
+  const Outcome full = run(base);
+  ASSERT_EQ(full.status, 0);
+  ASSERT_GT(full.out.size(), 8u);
+  const std::string stop = full.out.substr(full.out.size() / 2, 3);
+  const Outcome cut = run(base + " -r " + quote(stop) + " --json");
+  const json j = json::parse(cut.out);
+  EXPECT_EQ(j["finish_reason"], "stop");
+  EXPECT_EQ(j["text"].get<std::string>(), full.out.substr(0, full.out.find(stop)));
+  const Outcome streamed = run(base + " -r " + quote(stop));
+  EXPECT_EQ(streamed.out, full.out.substr(0, full.out.find(stop)));
+}
+
+TEST(Cli, BatchFileKeepsOrderAndIsolatesFailures) {
+  const std::string input =
+      "{\"id\": \"a\", \"prompt\": \"Hello\", \"n_predict\": 3}\n"
+      "{\"id\": \"b\", \"prompt\": \n"
+      "plain line prompt\n"
+      "{\"id\": 4, \"prompt\": \"x\", \"bogus\": 1}\n"
+      "{\"id\": 5, \"prompt\": \"Hello\", \"n_predict\": 2, \"stop\": [\"zz\"], \"temp\": 0.5, \"seed\": 3}\n";
+  const Outcome r = run("-m " + model("tiny-odd-q4_0") + " --batch-file - -n 4", input);
+  EXPECT_EQ(r.status, 1);
+  std::istringstream lines(r.out);
+  std::vector<json> out;
+  std::string line;
+  while (std::getline(lines, line)) out.push_back(json::parse(line));
+  ASSERT_EQ(out.size(), 5u);
+  EXPECT_EQ(out[0]["id"], "a");
+  EXPECT_EQ(out[0]["tokens"].size(), 3u);
+  EXPECT_TRUE(out[1].contains("error"));
+  EXPECT_TRUE(out[2]["id"].is_null());
+  EXPECT_EQ(out[2]["prompt"], "plain line prompt");
+  EXPECT_EQ(out[2]["tokens"].size(), 4u);
+  EXPECT_EQ(out[3]["id"], 4);
+  EXPECT_NE(out[3]["error"].get<std::string>().find("bogus"), std::string::npos);
+  EXPECT_EQ(out[4]["seed"], 3);
+  // Each item gives what it gives alone.
+  const json alone = json::parse(run("-m " + model("tiny-odd-q4_0") + " -p Hello -n 3 --json").out);
+  EXPECT_EQ(out[0]["tokens"], alone["tokens"]);
+}
+
+TEST(Cli, UsageErrorsExit2) {
+  EXPECT_EQ(run("--frobnicate").status, 2);
+  EXPECT_EQ(run("-m " + model("tiny-odd-q4_0") + " -p x -t 0").status, 2);
+  EXPECT_EQ(run("-m " + model("tiny-odd-q4_0") + " -p x -n abc").status, 2);
+  EXPECT_EQ(run("-m " + model("tiny-odd-q4_0") + " -p x --top-p 2 --temp 1").status, 2);
+  EXPECT_EQ(run("-m " + model("tiny-odd-q4_0") + " -p x --isa nosuch").status, 2);
+  const Outcome r = run("-m " + model("tiny-odd-q4_0") + " -p x -l notanumber");
+  EXPECT_EQ(r.status, 2);
+  EXPECT_NE(r.err.find("--logit-bias"), std::string::npos);
+}
+
+TEST(Cli, RuntimeErrorsExit1WithOneLine) {
+  const Outcome empty = run("-m " + model("tiny-odd-q4_0") + " -p ''");
+  EXPECT_EQ(empty.status, 1);
+  EXPECT_NE(empty.err.find("empty"), std::string::npos);
+  const Outcome longp = run("-m " + model("tiny-odd-q4_0") + " -p 'one two three four five six' -c 3");
+  EXPECT_EQ(longp.status, 1);
+  EXPECT_NE(longp.err.find("more than the context of 3"), std::string::npos);
+  const Outcome missing = run("-m /nonexistent.gguf -p x");
+  EXPECT_EQ(missing.status, 1);
+  EXPECT_NE(missing.err.find("/nonexistent.gguf"), std::string::npos);
+  EXPECT_EQ(std::count(missing.err.begin(), missing.err.end(), '\n'), 1);
+  const Outcome nomodel = run("-p x", "");
+  EXPECT_EQ(nomodel.status, 1);
+}
+
+TEST(Cli, ContextFullStops) {
+  const Outcome r = run("-m " + model("tiny-odd-q4_0") + " -p 'Hello' -n 100 -c 6 --ignore-eos --json");
+  ASSERT_EQ(r.status, 0) << r.err;
+  const json j = json::parse(r.out);
+  EXPECT_EQ(j["finish_reason"], "context");
+  EXPECT_EQ(j["prompt_tokens"].size() + j["tokens"].size(), 7u);  // the last token is sampled, never evaluated
+}
+
+TEST(Cli, PromptFromFileAndStdin) {
+  const Outcome a = run("-m " + model("tiny-odd-q4_0") + " -p 'Hello' -n 4 --json -q");
+  const Outcome b = run("-m " + model("tiny-odd-q4_0") + " -f - -n 4 --json -q", "Hello");
+  const Outcome c = run("-m " + model("tiny-odd-q4_0") + " -n 4 --json -q", "Hello");
+  EXPECT_EQ(json::parse(a.out)["tokens"], json::parse(b.out)["tokens"]);
+  EXPECT_EQ(json::parse(a.out)["tokens"], json::parse(c.out)["tokens"]);
+}
+
+TEST(Cli, ClosedStdoutEndsQuietly) {
+  const std::string cmd = "bash -c 'set -o pipefail; " + std::string(BLOOMZ_BINARY) + " -m " + model("tiny-odd-q4_0") +
+                          " -p Hello -n 200 --ignore-eos -q | head -c 1 >/dev/null; echo $?'";
+  FILE* p = popen(cmd.c_str(), "r");
+  char buf[64] = {0};
+  const size_t n = fread(buf, 1, sizeof buf - 1, p);
+  pclose(p);
+  EXPECT_EQ(std::string(buf, n), "0\n");
+}
+
+TEST(Cli, LogitsCommandWritesNpy) {
+  const std::string out = "/tmp/bloomz-logits-test.npy";
+  const Outcome r = run("logits -m " + model("small256-f32") + " -p Hello -o " + out + " --kv-type f32");
+  ASSERT_EQ(r.status, 0) << r.err;
+  const auto ours = bloomz::test::read_npy_f32(out);
+  const auto ref = bloomz::test::read_npy_f32(data_path("ref/small256-f32/logits_exact_p0.npy"));
+  ASSERT_EQ(ours.rows, 2);
+  ASSERT_EQ(ours.cols, ref.cols);
+  double max = 0;
+  for (size_t i = 0; i < ours.data.size(); ++i) max = std::max(max, std::fabs(double(ours.data[i]) - ref.data[i]));
+  EXPECT_LE(max, 0.02);
+  const Outcome last = run("logits -m " + model("small256-f32") + " -p Hello -o " + out + " --last");
+  ASSERT_EQ(last.status, 0);
+  EXPECT_EQ(bloomz::test::read_npy_f32(out).rows, 1);
+  unlink(out.c_str());
+}
+
+// Streamed pieces are always complete UTF-8, and they add up to the result text.
+TEST(Generate, PiecesAreCompleteUtf8) {
+  auto m = Model::load(model("small256-q4_0"));
+  const Tokenizer tok = Tokenizer::from_gguf(m->gguf());
+  Session s(*m, {});
+  GenerateRequest req;
+  req.prompt_tokens = tok.encode("Hello");
+  req.n_predict = 20;
+  req.sampler.ignore_eos = true;
+  std::string all;
+  int pieces = 0;
+  generate(s, tok, req, [&](std::string_view piece) {
+    ++pieces;
+    EXPECT_EQ(utf8_complete_prefix(piece), piece.size());
+    all += piece;
+  });
+  EXPECT_GT(pieces, 1);
+  EXPECT_NE(all.find("\xe0\xa5\x8d"), std::string::npos);  // the Devanagari virama of this model's loop
+}
+
+TEST(Generate, Utf8CompletePrefix) {
+  EXPECT_EQ(utf8_complete_prefix("abc"), 3u);
+  EXPECT_EQ(utf8_complete_prefix("ab\xe0\xa5"), 2u);
+  EXPECT_EQ(utf8_complete_prefix("ab\xe0\xa5\x8d"), 5u);
+  EXPECT_EQ(utf8_complete_prefix("\xf0\x9f\x98"), 0u);
+  EXPECT_EQ(utf8_complete_prefix("\xf0\x9f\x98\x80"), 4u);
+  EXPECT_EQ(utf8_complete_prefix("a\x80"), 2u);  // a stray continuation byte is passed through
+}

@@ -1,0 +1,1 @@
+bloomz_add_test(sampler_test unit sampler_test.cpp)
