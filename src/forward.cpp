@@ -1,9 +1,12 @@
-// The BLOOM forward pass for one batch of tokens of one sequence (llama.cpp src/models/bloom.cpp):
+// The BLOOM forward pass (llama.cpp src/models/bloom.cpp) over a batch of rows, each row one token
+// of some session at some position:
 //   x = LN(token_embd[tok]; token_embd_norm)
-//   per layer: h = LN(x; attn_norm); qkv = W_qkv h + b; attention with ALiBi over the KV cache;
+//   per layer: h = LN(x; attn_norm); qkv = W_qkv h + b; attention with ALiBi over the row's KV cache;
 //              x = W_o attn + b_o + x; h = LN(x; ffn_norm); x = W_down gelu(W_up h + b_up) + b_down + x
 //   logits = W_out LN(x; output_norm)        (no bias; W_out = output.weight or token_embd)
-// Every matmul takes the whole batch, so each weight is read once per batch.
+// Every matmul takes all rows at once, so each weight is read once per batch. A prompt is a batch
+// of rows of one session; --parallel decoding is a batch of one row per session. The matmul gives
+// each row the same bits whatever the batch, so both give exactly what one row alone gives.
 #include <algorithm>
 #include <cmath>
 #include <cstring>
@@ -17,23 +20,40 @@
 
 namespace bloomz {
 
-// Scratch and KV storage of a session, sized once from the configuration.
+struct Session::Row {
+  Session* session;
+  int64_t pos;
+  int32_t token;
+};
+
+// Activations (sized for the largest batch seen) and the KV cache of a session.
 struct Session::Buffers {
   int64_t n_batch = 0;
-  std::vector<float> x;       // [n_batch][n_embd]   residual stream
-  std::vector<float> cur;     // [n_batch][n_embd]   normalized input of a sublayer
-  std::vector<float> qkv;     // [n_batch][3*n_embd] Q | K | V per token
-  std::vector<float> attn;    // [n_batch][n_embd]   attention output, heads concatenated
-  std::vector<float> proj;    // [n_batch][n_embd]   output of attn_output / ffn_down
-  std::vector<float> ffn;     // [n_batch][n_ff]
+  std::vector<float> x;       // [rows][n_embd]   residual stream
+  std::vector<float> cur;     // [rows][n_embd]   normalized input of a sublayer
+  std::vector<float> qkv;     // [rows][3*n_embd] Q | K | V per token
+  std::vector<float> attn;    // [rows][n_embd]   attention output, heads concatenated
+  std::vector<float> proj;    // [rows][n_embd]   output of attn_output / ffn_down
+  std::vector<float> ffn;     // [rows][n_ff]
   std::vector<float> slopes;  // [n_head]
   // KV cache, head-major so that one head's keys (values) are contiguous:
-  // k[layer][head][pos][head_dim], either fp16 (k16) or f32 (k32); the same for v.
+  // [layer][head][pos][head_dim], fp16 (k16, v16) or f32 (k32, v32).
   std::vector<uint16_t> k16, v16;
   std::vector<float> k32, v32;
-  // Per head: f32 copies of the head's keys and values (fp16 cache), and attention scores.
+  // fp16 cache only: f32 copies of one head's keys and values, widened once per head and batch.
   std::vector<float> k_head, v_head;  // [n_head][n_ctx][head_dim]
   std::vector<float> scores;          // [n_head][n_ctx]
+
+  void reserve_rows(int64_t rows, int64_t n_embd, int64_t n_ff) {
+    const auto r = static_cast<size_t>(rows), E = static_cast<size_t>(n_embd);
+    if (x.size() >= r * E) return;
+    x.resize(r * E);
+    cur.resize(r * E);
+    qkv.resize(r * 3 * E);
+    attn.resize(r * E);
+    proj.resize(r * E);
+    ffn.resize(r * static_cast<size_t>(n_ff));
+  }
 };
 
 Session::Session(const Model& model, const SessionOptions& options) : model_(model), options_(options) {
@@ -43,14 +63,9 @@ Session::Session(const Model& model, const SessionOptions& options) : model_(mod
   buf_ = std::make_unique<Buffers>();
   Buffers& b = *buf_;
   b.n_batch = std::min(options.n_batch, n_ctx_);
-  const auto E = static_cast<size_t>(c.n_embd), T = static_cast<size_t>(b.n_batch);
-  b.x.resize(T * E);
-  b.cur.resize(T * E);
-  b.qkv.resize(T * 3 * E);
-  b.attn.resize(T * E);
-  b.proj.resize(T * E);
-  b.ffn.resize(T * static_cast<size_t>(c.n_ff));
+  b.reserve_rows(b.n_batch, c.n_embd, c.n_ff);
   b.slopes = ops::alibi_slopes(c.n_head, c.max_alibi_bias);
+  const size_t E = static_cast<size_t>(c.n_embd);
   const size_t kv = static_cast<size_t>(c.n_layer) * E * static_cast<size_t>(n_ctx_);
   if (options.kv_type == KvType::F16) {
     b.k16.resize(kv);
@@ -71,6 +86,16 @@ void Session::truncate(int64_t n) {
   n_past_ = n;
 }
 
+namespace {
+
+void check_tokens(std::span<const int32_t> tokens, int64_t n_vocab) {
+  for (int32_t t : tokens) {
+    if (t < 0 || t >= n_vocab) throw Error(ErrorKind::Runtime, fmt::format("token id {} is out of range (n_vocab {})", t, n_vocab));
+  }
+}
+
+}  // namespace
+
 std::span<const float> Session::eval(std::span<const int32_t> tokens, LogitsMode mode) {
   const int64_t n = static_cast<int64_t>(tokens.size());
   const int64_t V = model_.config().n_vocab;
@@ -78,40 +103,58 @@ std::span<const float> Session::eval(std::span<const int32_t> tokens, LogitsMode
   if (n_past_ + n > n_ctx_) {
     throw Error(ErrorKind::Runtime, fmt::format("{} tokens do not fit in the context: {} already used of {} (-c/--ctx-size)", n, n_past_, n_ctx_));
   }
-  for (int32_t t : tokens) {
-    if (t < 0 || t >= V) throw Error(ErrorKind::Runtime, fmt::format("token id {} is out of range (n_vocab {})", t, V));
-  }
+  check_tokens(tokens, V);
   const size_t rows = mode == LogitsMode::All ? static_cast<size_t>(n) : (mode == LogitsMode::Last ? 1 : 0);
   logits_.resize(rows * static_cast<size_t>(V));
+  std::vector<Row> batch;
   for (int64_t done = 0; done < n; done += buf_->n_batch) {
     const int64_t len = std::min(buf_->n_batch, n - done);
     const bool last_chunk = done + len == n;
+    batch.clear();
+    for (int64_t i = 0; i < len; ++i) batch.push_back({this, n_past_ + i, tokens[static_cast<size_t>(done + i)]});
     float* out = nullptr;
     if (mode == LogitsMode::All) out = logits_.data() + static_cast<size_t>(done) * static_cast<size_t>(V);
     if (mode == LogitsMode::Last && last_chunk) out = logits_.data();
-    forward_batch(tokens.subspan(static_cast<size_t>(done), static_cast<size_t>(len)), mode == LogitsMode::All,
-                  mode == LogitsMode::Last && last_chunk, out);
+    forward_rows(batch, *buf_, mode == LogitsMode::All, mode == LogitsMode::Last && last_chunk, out);
   }
   return logits_;
 }
 
-void Session::forward_batch(std::span<const int32_t> tokens, bool want_all, bool want_last, float* logits_out) {
-  const Model& m = model_;
+std::span<const float> Session::eval_together(std::span<Session* const> sessions, std::span<const int32_t> tokens) {
+  if (sessions.empty() || sessions.size() != tokens.size()) throw Error(ErrorKind::Runtime, "eval_together: one token per session");
+  Session& first = *sessions[0];
+  const Model& model = first.model_;
+  std::vector<Row> rows;
+  for (size_t i = 0; i < sessions.size(); ++i) {
+    Session& s = *sessions[i];
+    if (&s.model_ != &model) throw Error(ErrorKind::Runtime, "eval_together: sessions of different models");
+    if (std::find(sessions.begin(), sessions.begin() + static_cast<long>(i), &s) != sessions.begin() + static_cast<long>(i)) {
+      throw Error(ErrorKind::Runtime, "eval_together: a session appears twice");
+    }
+    if (s.n_past_ + 1 > s.n_ctx_) throw Error(ErrorKind::Runtime, fmt::format("sequence {}: the context of {} is full", i, s.n_ctx_));
+    rows.push_back({&s, s.n_past_, tokens[i]});
+  }
+  check_tokens(tokens, model.config().n_vocab);
+  const int64_t V = model.config().n_vocab;
+  first.logits_.resize(rows.size() * static_cast<size_t>(V));
+  first.buf_->reserve_rows(static_cast<int64_t>(rows.size()), model.config().n_embd, model.config().n_ff);
+  forward_rows(rows, *first.buf_, true, false, first.logits_.data());
+  return first.logits_;
+}
+
+void Session::forward_rows(std::span<const Row> rows, Buffers& b, bool want_all, bool want_last, float* logits_out) {
+  const Model& m = rows[0].session->model_;
+  MatmulWorkspace& ws = rows[0].session->ws_;
   const BloomConfig& c = m.config();
-  Buffers& b = *buf_;
-  const int64_t T = static_cast<int64_t>(tokens.size());
+  const int64_t T = static_cast<int64_t>(rows.size());
   const int64_t E = c.n_embd, F = c.n_ff, H = c.n_head, D = c.head_dim();
-  const int64_t p0 = n_past_;
-  const int64_t n_kv = p0 + T;
   const float eps = c.layer_norm_eps;
-  const bool kv16 = options_.kv_type == KvType::F16;
   const float kq_scale = 1.0f / std::sqrt(static_cast<float>(D));
 
   // x: [T][E] = LN(token_embd rows)
   for (int64_t t = 0; t < T; ++t) {
-    float* xt = b.x.data() + t * E;
-    dequantize_row(m.token_embd.type, m.token_embd.row(tokens[static_cast<size_t>(t)]), b.cur.data() + t * E, E);
-    ops::layer_norm(b.cur.data() + t * E, xt, E, m.token_embd_norm_w, m.token_embd_norm_b, eps);
+    dequantize_row(m.token_embd.type, m.token_embd.row(rows[static_cast<size_t>(t)].token), b.cur.data() + t * E, E);
+    ops::layer_norm(b.cur.data() + t * E, b.x.data() + t * E, E, m.token_embd_norm_w, m.token_embd_norm_b, eps);
   }
 
   for (int64_t il = 0; il < c.n_layer; ++il) {
@@ -119,67 +162,87 @@ void Session::forward_batch(std::span<const int32_t> tokens, bool want_all, bool
     // cur: [T][E] = LN(x; attn_norm)
     for (int64_t t = 0; t < T; ++t) ops::layer_norm(b.x.data() + t * E, b.cur.data() + t * E, E, L.attn_norm_w, L.attn_norm_b, eps);
     // qkv: [T][3E] = W_qkv cur + b
-    matmul(L.attn_qkv, b.cur.data(), T, b.qkv.data(), ws_);
+    matmul(L.attn_qkv, b.cur.data(), T, b.qkv.data(), ws);
     for (int64_t t = 0; t < T; ++t) ops::add_bias(b.qkv.data() + t * 3 * E, L.attn_qkv_b, 3 * E);
 
-    // Append K and V of the batch to the cache: layer il, head h, position p0 + t.
-    const size_t layer_base = static_cast<size_t>(il) * static_cast<size_t>(E) * static_cast<size_t>(n_ctx_);
+    // Store each row's K and V in its session's cache at (layer il, head h, position pos).
     for (int64_t t = 0; t < T; ++t) {
+      const Row& row = rows[static_cast<size_t>(t)];
+      Buffers& kv = *row.session->buf_;
+      const size_t n_ctx = static_cast<size_t>(row.session->n_ctx_);
+      const size_t layer_base = static_cast<size_t>(il) * static_cast<size_t>(E) * n_ctx;
       const float* k = b.qkv.data() + t * 3 * E + E;
       const float* v = k + E;
       for (int64_t h = 0; h < H; ++h) {
-        const size_t at = layer_base + (static_cast<size_t>(h) * static_cast<size_t>(n_ctx_) + static_cast<size_t>(p0 + t)) * static_cast<size_t>(D);
-        if (kv16) {
-          ops::f32_to_fp16(k + h * D, b.k16.data() + at, D);
-          ops::f32_to_fp16(v + h * D, b.v16.data() + at, D);
+        const size_t at = layer_base + (static_cast<size_t>(h) * n_ctx + static_cast<size_t>(row.pos)) * static_cast<size_t>(D);
+        if (!kv.k16.empty()) {
+          ops::f32_to_fp16(k + h * D, kv.k16.data() + at, D);
+          ops::f32_to_fp16(v + h * D, kv.v16.data() + at, D);
         } else {
-          std::memcpy(b.k32.data() + at, k + h * D, static_cast<size_t>(D) * sizeof(float));
-          std::memcpy(b.v32.data() + at, v + h * D, static_cast<size_t>(D) * sizeof(float));
+          std::memcpy(kv.k32.data() + at, k + h * D, static_cast<size_t>(D) * sizeof(float));
+          std::memcpy(kv.v32.data() + at, v + h * D, static_cast<size_t>(D) * sizeof(float));
         }
       }
     }
 
-    // Attention, one head per task: scores = (q . k) * scale + slope * -(p_q - p_k) for p_k <= p_q,
-    // softmax (max-subtracted, sum in double), out = sum_k p_k v_k.
+    // Attention, one head per task: score_k = (q . k_k) * scale + slope * -(pos - k) for k <= pos,
+    // softmax (max-subtracted, sum in double), out = sum_k p_k v_k. Rows of the same session that
+    // follow each other share one widening of that session's fp16 cache.
     parallel_for(0, H, [&](int64_t h) {
-      const size_t head_base = layer_base + static_cast<size_t>(h) * static_cast<size_t>(n_ctx_) * static_cast<size_t>(D);
-      const float* K;
-      const float* Vv;
-      if (kv16) {
-        // The fp16 cache is widened once per head and batch, then shared by the batch's queries.
-        const size_t scratch = static_cast<size_t>(h) * static_cast<size_t>(n_ctx_) * static_cast<size_t>(D);
-        ops::fp16_to_f32(b.k16.data() + head_base, b.k_head.data() + scratch, n_kv * D);
-        ops::fp16_to_f32(b.v16.data() + head_base, b.v_head.data() + scratch, n_kv * D);
-        K = b.k_head.data() + scratch;
-        Vv = b.v_head.data() + scratch;
-      } else {
-        K = b.k32.data() + head_base;
-        Vv = b.v32.data() + head_base;
-      }
-      float* scores = b.scores.data() + static_cast<size_t>(h) * static_cast<size_t>(n_ctx_);
       const float slope = b.slopes[static_cast<size_t>(h)];
-      float q[512];
-      std::vector<float> qbig;
-      float* qp = q;
-      if (D > 512) {
-        qbig.resize(static_cast<size_t>(D));
-        qp = qbig.data();
+      float q_local[256];
+      std::vector<float> q_big;
+      float* q = q_local;
+      if (D > 256) {
+        q_big.resize(static_cast<size_t>(D));
+        q = q_big.data();
       }
+      const Session* widened_for = nullptr;
+      int64_t widened_upto = 0;
       for (int64_t t = 0; t < T; ++t) {
-        std::memcpy(qp, b.qkv.data() + t * 3 * E + h * D, static_cast<size_t>(D) * sizeof(float));
-        if (kv16) ops::round_to_fp16(qp, D);  // F16 K cache: llama.cpp converts Q to fp16 for the dot
-        const int64_t pq = p0 + t;
+        const Row& row = rows[static_cast<size_t>(t)];
+        Buffers& kv = *row.session->buf_;
+        const bool kv16 = !kv.k16.empty();
+        const size_t n_ctx = static_cast<size_t>(row.session->n_ctx_);
+        const size_t head_base = (static_cast<size_t>(il) * static_cast<size_t>(H) + static_cast<size_t>(h)) * n_ctx * static_cast<size_t>(D);
+        const int64_t n_kv = row.pos + 1;
+        const float* K;
+        const float* Vv;
+        if (kv16) {
+          float* kh = kv.k_head.data() + static_cast<size_t>(h) * n_ctx * static_cast<size_t>(D);
+          float* vh = kv.v_head.data() + static_cast<size_t>(h) * n_ctx * static_cast<size_t>(D);
+          if (widened_for != row.session) {
+            widened_for = row.session;
+            widened_upto = 0;
+          }
+          if (widened_upto < n_kv) {
+            // Widen up to the last row of this session in the batch in one go.
+            int64_t upto = n_kv;
+            for (int64_t u = t + 1; u < T && rows[static_cast<size_t>(u)].session == row.session; ++u) upto = std::max(upto, rows[static_cast<size_t>(u)].pos + 1);
+            ops::fp16_to_f32(kv.k16.data() + head_base + static_cast<size_t>(widened_upto * D), kh + widened_upto * D, (upto - widened_upto) * D);
+            ops::fp16_to_f32(kv.v16.data() + head_base + static_cast<size_t>(widened_upto * D), vh + widened_upto * D, (upto - widened_upto) * D);
+            widened_upto = upto;
+          }
+          K = kh;
+          Vv = vh;
+        } else {
+          K = kv.k32.data() + head_base;
+          Vv = kv.v32.data() + head_base;
+        }
+        std::memcpy(q, b.qkv.data() + t * 3 * E + h * D, static_cast<size_t>(D) * sizeof(float));
+        if (kv16) ops::round_to_fp16(q, D);  // F16 K cache: llama.cpp converts Q to fp16 for the dot
+        float* scores = kv.scores.data() + static_cast<size_t>(h) * n_ctx;
         float max = -std::numeric_limits<float>::infinity();
-        for (int64_t k = 0; k <= pq; ++k) {
+        for (int64_t k = 0; k < n_kv; ++k) {
           const float* kr = K + k * D;
           float dot = 0.0f;
-          for (int64_t d = 0; d < D; ++d) dot += qp[d] * kr[d];
-          const float s = dot * kq_scale + slope * static_cast<float>(k - pq);
+          for (int64_t d = 0; d < D; ++d) dot += q[d] * kr[d];
+          const float s = dot * kq_scale + slope * static_cast<float>(k - row.pos);
           scores[k] = s;
           max = std::max(max, s);
         }
         double sum = 0.0;
-        for (int64_t k = 0; k <= pq; ++k) {
+        for (int64_t k = 0; k < n_kv; ++k) {
           const float e = std::exp(scores[k] - max);
           scores[k] = e;
           sum += e;
@@ -187,7 +250,7 @@ void Session::forward_batch(std::span<const int32_t> tokens, bool want_all, bool
         const float inv = static_cast<float>(1.0 / sum);
         float* out = b.attn.data() + t * E + h * D;
         std::fill(out, out + D, 0.0f);
-        for (int64_t k = 0; k <= pq; ++k) {
+        for (int64_t k = 0; k < n_kv; ++k) {
           const float p = scores[k] * inv;
           const float* vr = Vv + k * D;
           for (int64_t d = 0; d < D; ++d) out[d] += p * vr[d];
@@ -196,7 +259,7 @@ void Session::forward_batch(std::span<const int32_t> tokens, bool want_all, bool
     });
 
     // x = W_o attn + b_o + x
-    matmul(L.attn_output, b.attn.data(), T, b.proj.data(), ws_);
+    matmul(L.attn_output, b.attn.data(), T, b.proj.data(), ws);
     for (int64_t t = 0; t < T; ++t) {
       float* p = b.proj.data() + t * E;
       ops::add_bias(p, L.attn_output_b, E);
@@ -206,12 +269,12 @@ void Session::forward_batch(std::span<const int32_t> tokens, bool want_all, bool
 
     // x = W_down gelu(W_up LN(x) + b_up) + b_down + x
     for (int64_t t = 0; t < T; ++t) ops::layer_norm(b.x.data() + t * E, b.cur.data() + t * E, E, L.ffn_norm_w, L.ffn_norm_b, eps);
-    matmul(L.ffn_up, b.cur.data(), T, b.ffn.data(), ws_);
+    matmul(L.ffn_up, b.cur.data(), T, b.ffn.data(), ws);
     for (int64_t t = 0; t < T; ++t) {
       ops::add_bias(b.ffn.data() + t * F, L.ffn_up_b, F);
       ops::gelu(b.ffn.data() + t * F, F);
     }
-    matmul(L.ffn_down, b.ffn.data(), T, b.proj.data(), ws_);
+    matmul(L.ffn_down, b.ffn.data(), T, b.proj.data(), ws);
     for (int64_t t = 0; t < T; ++t) {
       float* p = b.proj.data() + t * E;
       ops::add_bias(p, L.ffn_down_b, E);
@@ -219,16 +282,15 @@ void Session::forward_batch(std::span<const int32_t> tokens, bool want_all, bool
       for (int64_t i = 0; i < E; ++i) xt[i] = p[i] + xt[i];
     }
   }
-  n_past_ += T;
+  for (const Row& row : rows) row.session->n_past_ = std::max(row.session->n_past_, row.pos + 1);
 
   // logits = W_out LN(x; output_norm), for every row or only the last one.
   if (want_all || want_last) {
     const int64_t first = want_all ? 0 : T - 1;
-    const int64_t rows = T - first;
     for (int64_t t = first; t < T; ++t) {
       ops::layer_norm(b.x.data() + t * E, b.cur.data() + (t - first) * E, E, m.output_norm_w, m.output_norm_b, eps);
     }
-    matmul(m.output, b.cur.data(), rows, logits_out, ws_);
+    matmul(m.output, b.cur.data(), T - first, logits_out, ws);
   }
 }
 

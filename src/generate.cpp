@@ -65,78 +65,99 @@ StepLogprobs logprobs_of(std::span<const float> logits, int32_t chosen, int32_t 
   return out;
 }
 
+Generation::Generation(const Tokenizer& tokenizer, const GenerateRequest& request, std::function<void(std::string_view)> on_text)
+    : tok_(tokenizer), req_(request), on_text_(std::move(on_text)), sampler_(request.sampler), history_(request.prompt_tokens) {
+  for (const auto& s : req_.stops) max_stop_ = std::max(max_stop_, s.size());
+  result_.finish_reason = "length";
+  if (req_.n_predict == 0) done_ = true;
+}
+
+void Generation::cancel() {
+  if (done_) return;
+  result_.finish_reason = "cancelled";
+  done_ = true;
+}
+
+std::optional<int32_t> Generation::step(std::span<const float> logits, int64_t n_past, int64_t n_ctx) {
+  if (done_) return std::nullopt;
+  std::string& text = result_.text;
+  const int32_t tok = sampler_.sample(logits, history_);
+  if (req_.logprobs > 0) result_.logprobs.push_back(logprobs_of(logits, tok, req_.logprobs));
+  result_.tokens.push_back(tok);
+  history_.push_back(tok);
+  if (tok_.is_eog(tok) && !req_.sampler.ignore_eos) {
+    if (req_.special) text += tok_.token_to_piece(tok, true);
+    result_.finish_reason = "eos";
+    done_ = true;
+    return std::nullopt;
+  }
+  text += tok_.token_to_piece(tok, req_.special);
+
+  // A stop string ends the output just before it; it is never printed.
+  if (!req_.stops.empty()) {
+    const size_t from = printed_ > max_stop_ ? printed_ - max_stop_ : 0;
+    size_t cut = std::string::npos;
+    for (const auto& s : req_.stops) {
+      if (s.empty()) continue;
+      const size_t at = text.find(s, from);
+      if (at != std::string::npos) cut = std::min(cut, at);
+    }
+    if (cut != std::string::npos) {
+      text.resize(cut);
+      result_.finish_reason = "stop";
+      done_ = true;
+      return std::nullopt;
+    }
+  }
+  // Print what is complete UTF-8 and cannot be the start of a stop string.
+  size_t ready = text.size() - stop_prefix_overlap(std::string_view(text).substr(printed_), req_.stops);
+  ready = printed_ + utf8_complete_prefix(std::string_view(text).substr(printed_, ready - printed_));
+  if (ready > printed_) {
+    on_text_(std::string_view(text).substr(printed_, ready - printed_));
+    printed_ = ready;
+  }
+  if (req_.n_predict >= 0 && static_cast<int64_t>(result_.tokens.size()) >= req_.n_predict) {
+    result_.finish_reason = "length";
+    done_ = true;
+    return std::nullopt;
+  }
+  if (n_past >= n_ctx) {
+    result_.finish_reason = "context";
+    done_ = true;
+    return std::nullopt;
+  }
+  return tok;
+}
+
+GenerateResult& Generation::finish() {
+  if (printed_ < result_.text.size()) {
+    on_text_(std::string_view(result_.text).substr(printed_));
+    printed_ = result_.text.size();
+  }
+  result_.gen_n = static_cast<int64_t>(result_.tokens.size());
+  return result_;
+}
+
 GenerateResult generate(Session& session, const Tokenizer& tokenizer, const GenerateRequest& req,
                         const std::function<void(std::string_view)>& on_text, const std::atomic<bool>* cancel) {
-  GenerateResult r;
-  Sampler sampler(req.sampler);
-  std::vector<int32_t> history = req.prompt_tokens;
-
+  Generation gen(tokenizer, req, on_text);
   auto t0 = std::chrono::steady_clock::now();
   std::span<const float> logits = session.eval(req.prompt_tokens, LogitsMode::Last);
-  r.prompt_ms = ms_since(t0);
-  r.prompt_n = static_cast<int64_t>(req.prompt_tokens.size());
-
-  std::string text;      // everything decoded so far
-  size_t printed = 0;    // bytes of `text` already handed to on_text
-  size_t max_stop = 0;
-  for (const auto& s : req.stops) max_stop = std::max(max_stop, s.size());
+  const double prompt_ms = ms_since(t0);
   auto t1 = std::chrono::steady_clock::now();
-  r.finish_reason = "length";
-  while (true) {
-    if (req.n_predict >= 0 && static_cast<int64_t>(r.tokens.size()) >= req.n_predict) {
-      r.finish_reason = "length";
-      break;
-    }
+  while (!gen.done()) {
     if (cancel != nullptr && cancel->load()) {
-      r.finish_reason = "cancelled";
+      gen.cancel();
       break;
     }
-    const int32_t tok = sampler.sample(logits, history);
-    if (req.logprobs > 0) r.logprobs.push_back(logprobs_of(logits, tok, req.logprobs));
-    r.tokens.push_back(tok);
-    history.push_back(tok);
-    if (tokenizer.is_eog(tok) && !req.sampler.ignore_eos) {
-      if (req.special) text += tokenizer.token_to_piece(tok, true);
-      r.finish_reason = "eos";
-      break;
-    }
-    text += tokenizer.token_to_piece(tok, req.special);
-
-    // A stop string ends the output just before it; it is never printed.
-    bool stopped = false;
-    if (!req.stops.empty()) {
-      const size_t from = printed > max_stop ? printed - max_stop : 0;
-      size_t cut = std::string::npos;
-      for (const auto& s : req.stops) {
-        if (s.empty()) continue;
-        const size_t at = text.find(s, from);
-        if (at != std::string::npos) cut = std::min(cut, at);
-      }
-      if (cut != std::string::npos) {
-        text.resize(cut);
-        stopped = true;
-      }
-    }
-    if (stopped) {
-      r.finish_reason = "stop";
-      break;
-    }
-    size_t ready = text.size() - stop_prefix_overlap(std::string_view(text).substr(printed), req.stops);
-    ready = printed + utf8_complete_prefix(std::string_view(text).substr(printed, ready - printed));
-    if (ready > printed) {
-      on_text(std::string_view(text).substr(printed, ready - printed));
-      printed = ready;
-    }
-    if (session.n_past() >= session.n_ctx()) {
-      r.finish_reason = "context";
-      break;
-    }
-    logits = session.eval(std::span<const int32_t>(&tok, 1), LogitsMode::Last);
+    const std::optional<int32_t> next = gen.step(logits, session.n_past(), session.n_ctx());
+    if (!next) break;
+    logits = session.eval(std::span<const int32_t>(&*next, 1), LogitsMode::Last);
   }
-  if (printed < text.size()) on_text(std::string_view(text).substr(printed));
+  GenerateResult r = std::move(gen.finish());
+  r.prompt_ms = prompt_ms;
+  r.prompt_n = static_cast<int64_t>(req.prompt_tokens.size());
   r.gen_ms = ms_since(t1);
-  r.gen_n = static_cast<int64_t>(r.tokens.size());
-  r.text = std::move(text);
   return r;
 }
 

@@ -265,3 +265,35 @@ TEST(Generate, Utf8CompletePrefix) {
   EXPECT_EQ(utf8_complete_prefix("\xf0\x9f\x98\x80"), 4u);
   EXPECT_EQ(utf8_complete_prefix("a\x80"), 2u);  // a stray continuation byte is passed through
 }
+
+TEST(Cli, ParallelEqualsSequential) {
+  std::string input;
+  const char* prompts[] = {"Hello", "The quick brown fox", "Bonjour le monde", "def f(x):", "a b c d e f g",
+                           "Once upon a time", "x", "1 2 3"};
+  int i = 0;
+  for (const char* p : prompts) {
+    input += "{\"id\": " + std::to_string(i) + ", \"prompt\": \"" + p + "\", \"n_predict\": " + std::to_string(3 + 5 * (i % 4)) +
+             (i % 3 == 0 ? ", \"temp\": 0.9, \"seed\": " + std::to_string(100 + i) : std::string()) + "}\n";
+    ++i;
+  }
+  input += "{\"id\": 99, \"prompt\": \"\"}\n";
+  const std::string base = "-m " + model("small256-q4_k_m") + " --batch-file - --ignore-eos -q";
+  const Outcome seq = run(base, input);
+  const Outcome par = run(base + " --parallel 4", input);
+  const Outcome par8 = run(base + " --parallel 8 -t 1", input);
+  EXPECT_EQ(seq.status, 1);  // the empty prompt
+  EXPECT_EQ(par.status, 1);
+  auto strip_timings = [](const std::string& out) {
+    std::istringstream lines(out);
+    std::string line, res;
+    while (std::getline(lines, line)) {
+      json j = json::parse(line);
+      j.erase("timings");
+      res += j.dump() + "\n";
+    }
+    return res;
+  };
+  EXPECT_EQ(strip_timings(seq.out), strip_timings(par.out));
+  EXPECT_EQ(strip_timings(seq.out), strip_timings(par8.out));
+  EXPECT_EQ(std::count(seq.out.begin(), seq.out.end(), '\n'), 9);
+}

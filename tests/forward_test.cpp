@@ -252,3 +252,35 @@ TEST(Forward, ContextOverflowIsAnError) {
   std::vector<int32_t> bad = {4260};
   EXPECT_THROW(s.eval(bad, LogitsMode::Last), Error);
 }
+
+// Several sessions decoded together give each exactly what it gets alone.
+TEST(Forward, EvalTogetherEqualsAlone) {
+  for (KvType kv : {KvType::F16, KvType::F32}) {
+    auto m = Model::load(bloomz::test::data_path("models/small256-q4_k_m.gguf"));
+    const int64_t V = m->config().n_vocab;
+    std::vector<std::vector<int32_t>> prompts = {prompt_tokens("small256-q4_k_m", 0), prompt_tokens("small256-q4_k_m", 1),
+                                                 prompt_tokens("small256-q4_k_m", 3)};
+    const std::vector<int32_t> next = {17, 300, 2};
+    // Alone.
+    std::vector<std::vector<float>> alone;
+    for (size_t i = 0; i < prompts.size(); ++i) {
+      Session s(*m, {.n_ctx = 0, .n_batch = 512, .kv_type = kv});
+      s.eval(prompts[i], LogitsMode::Last);
+      auto l = s.eval(std::span<const int32_t>(&next[i], 1), LogitsMode::Last);
+      alone.emplace_back(l.begin(), l.end());
+    }
+    // Together.
+    std::vector<std::unique_ptr<Session>> sessions;
+    std::vector<Session*> ptrs;
+    for (size_t i = 0; i < prompts.size(); ++i) {
+      sessions.push_back(std::make_unique<Session>(*m, SessionOptions{.n_ctx = 0, .n_batch = 512, .kv_type = kv}));
+      sessions.back()->eval(prompts[i], LogitsMode::Last);
+      ptrs.push_back(sessions.back().get());
+    }
+    auto together = Session::eval_together(ptrs, next);
+    for (size_t i = 0; i < prompts.size(); ++i) {
+      EXPECT_TRUE(std::equal(alone[i].begin(), alone[i].end(), together.begin() + static_cast<long>(i) * V)) << "sequence " << i;
+      EXPECT_EQ(sessions[i]->n_past(), static_cast<int64_t>(prompts[i].size()) + 1);
+    }
+  }
+}

@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <cstdlib>
 #include <cstring>
 #include <random>
 #include <vector>
@@ -168,6 +169,23 @@ TEST(IsaSelection, UnknownOrUnrunnableIsAUsageError) {
   EXPECT_EQ(active_isa(), Isa::Ref);
   EXPECT_EQ(select_isa("auto"), best_isa());
   EXPECT_EQ(usable_isas().front(), Isa::Ref);
+}
+
+TEST(IsaSelection, EnvironmentVariableIsHonouredByAuto) {
+  ::setenv("BLOOMZ_ISA", "ref", 1);
+  EXPECT_EQ(select_isa("auto"), Isa::Ref);
+  EXPECT_EQ(select_isa(""), Isa::Ref);
+  EXPECT_EQ(select_isa(isa_name(best_isa())), best_isa());  // an explicit --isa wins over the variable
+  ::setenv("BLOOMZ_ISA", "bogus", 1);
+  try {
+    select_isa("auto");
+    ADD_FAILURE() << "BLOOMZ_ISA=bogus accepted";
+  } catch (const Error& e) {
+    EXPECT_EQ(e.kind(), ErrorKind::Usage);
+    EXPECT_NE(std::string(e.what()).find("BLOOMZ_ISA"), std::string::npos) << e.what();
+  }
+  ::unsetenv("BLOOMZ_ISA");
+  EXPECT_EQ(select_isa("auto"), best_isa());
 }
 
 }  // namespace

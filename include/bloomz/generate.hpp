@@ -46,6 +46,33 @@ struct GenerateResult {
   int64_t prompt_n = 0, gen_n = 0;
 };
 
+// The per-sequence state of the decoding loop, advanced one token at a time by whoever evaluates
+// the model (generate() for one sequence, the --parallel scheduler for several).
+class Generation {
+ public:
+  Generation(const Tokenizer& tokenizer, const GenerateRequest& request, std::function<void(std::string_view)> on_text);
+  // Given the logits after the last evaluated token, samples the next token and applies the stop
+  // rules. Returns the token to evaluate next, or nullopt when the sequence has finished.
+  // n_past/n_ctx are the session's, for the "context" rule.
+  std::optional<int32_t> step(std::span<const float> logits, int64_t n_past, int64_t n_ctx);
+  // Ends the sequence early (Ctrl-C): reason "cancelled".
+  void cancel();
+  bool done() const { return done_; }
+  // Flushes held-back text and returns the result (call once, after done()).
+  GenerateResult& finish();
+
+ private:
+  const Tokenizer& tok_;
+  const GenerateRequest& req_;
+  std::function<void(std::string_view)> on_text_;
+  Sampler sampler_;
+  std::vector<int32_t> history_;
+  GenerateResult result_;
+  size_t printed_ = 0;
+  size_t max_stop_ = 0;
+  bool done_ = false;
+};
+
 // on_text receives printable bytes in order; their concatenation equals result.text.
 GenerateResult generate(Session& session, const Tokenizer& tokenizer, const GenerateRequest& request,
                         const std::function<void(std::string_view)>& on_text,

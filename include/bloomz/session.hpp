@@ -43,9 +43,15 @@ class Session {
   void truncate(int64_t n);
   void reset() { truncate(0); }
 
+  // One token for each of several sessions of the same model, in one forward pass: every weight is
+  // read once for all of them, and each session's logits are bit-identical to what eval() of that
+  // token alone gives. Returns [sessions.size()][n_vocab].
+  static std::span<const float> eval_together(std::span<Session* const> sessions, std::span<const int32_t> tokens);
+
  private:
   struct Buffers;
-  void forward_batch(std::span<const int32_t> tokens, bool want_logits_all, bool want_last, float* logits_out);
+  struct Row;
+  static void forward_rows(std::span<const Row> rows, Buffers& scratch, bool want_all, bool want_last, float* logits_out);
 
   const Model& model_;
   SessionOptions options_;

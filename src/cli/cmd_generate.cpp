@@ -47,6 +47,7 @@ struct GenOptions {
   bool json = false;
   int32_t logprobs = 0;
   std::string batch_file;
+  int64_t parallel = 1;
   std::string kv_type = "f16";
   bool no_mmap = false;
   bool mlock = false;
@@ -143,60 +144,164 @@ void apply_overrides(const nlohmann::json& item, GenerateRequest& req, std::opti
   if (req.logprobs < 0) throw Error(ErrorKind::Usage, "logprobs must be >= 0");
 }
 
+// One input line of --batch-file, parsed: the request or the error to report for it.
+struct BatchItem {
+  nlohmann::json id = nullptr;
+  std::string prompt;
+  GenerateRequest req;
+  std::optional<uint64_t> seed;
+  std::string error;
+};
+
+BatchItem parse_batch_line(const std::string& line, int64_t line_no, const GenOptions& opt, const Tokenizer& tok,
+                           const GenerateRequest& base, std::optional<uint64_t> base_seed, int64_t n_ctx) {
+  BatchItem it;
+  it.req = base;
+  it.seed = base_seed;
+  try {
+    if (line.front() == '{') {
+      nlohmann::json item;
+      try {
+        item = nlohmann::json::parse(line);
+      } catch (const nlohmann::json::exception& e) {
+        throw Error(ErrorKind::Usage, fmt::format("line {}: not valid JSON ({})", line_no, e.what()));
+      }
+      if (item.contains("id")) it.id = item["id"];
+      if (!item.contains("prompt") || !item["prompt"].is_string()) throw Error(ErrorKind::Usage, fmt::format("line {}: missing string \"prompt\"", line_no));
+      it.prompt = item["prompt"].get<std::string>();
+      try {
+        apply_overrides(item, it.req, it.seed);
+      } catch (const nlohmann::json::exception& e) {
+        throw Error(ErrorKind::Usage, fmt::format("line {}: bad value ({})", line_no, e.what()));
+      }
+    } else {
+      it.prompt = process_escapes(line);
+    }
+    if (!it.seed && it.req.sampler.temp > 0) it.seed = random_seed();
+    it.req.sampler.seed = it.seed.value_or(0);
+    it.req.prompt_tokens = prompt_tokens(tok, it.prompt, !opt.no_parse_special, n_ctx);
+  } catch (const Error& e) {
+    it.error = e.what();
+  }
+  return it;
+}
+
+// --batch-file with up to --parallel sequences decoded together. Every item runs through the
+// same Generation state machine as a single prompt; a slot's prompt is evaluated alone, then the
+// active slots' next tokens go through one forward pass. Results are written in input order.
 int run_batch(const GenOptions& opt, const Model& model, const Tokenizer& tok, const GenerateRequest& base,
               std::optional<uint64_t> base_seed, double load_ms) {
   const std::string input = read_file_or_stdin(opt.batch_file);
-  SessionOptions so{.n_ctx = opt.ctx_size, .n_batch = opt.batch_size, .kv_type = opt.kv_type == "f32" ? KvType::F32 : KvType::F16};
-  Session session(model, so);
-  std::istringstream lines(input);
-  std::string line;
-  int64_t line_no = 0, failures = 0, done = 0;
-  const bool progress = ::isatty(2) == 1;
-  while (std::getline(lines, line)) {
-    ++line_no;
-    if (!line.empty() && line.back() == '\r') line.pop_back();
-    if (line.empty()) continue;
-    nlohmann::json id = nullptr;
-    try {
-      GenerateRequest req = base;
-      std::optional<uint64_t> seed = base_seed;
-      std::string prompt;
-      const bool is_json = line.front() == '{';
-      if (is_json) {
-        nlohmann::json item;
-        try {
-          item = nlohmann::json::parse(line);
-        } catch (const nlohmann::json::exception& e) {
-          throw Error(ErrorKind::Usage, fmt::format("line {}: not valid JSON ({})", line_no, e.what()));
-        }
-        if (item.contains("id")) id = item["id"];
-        if (!item.contains("prompt") || !item["prompt"].is_string()) throw Error(ErrorKind::Usage, fmt::format("line {}: missing string \"prompt\"", line_no));
-        prompt = item["prompt"].get<std::string>();
-        try {
-          apply_overrides(item, req, seed);
-        } catch (const nlohmann::json::exception& e) {
-          throw Error(ErrorKind::Usage, fmt::format("line {}: bad value ({})", line_no, e.what()));
-        }
-      } else {
-        prompt = process_escapes(line);
-      }
-      if (!seed && req.sampler.temp > 0) seed = random_seed();
-      req.sampler.seed = seed.value_or(0);
-      session.reset();
-      req.prompt_tokens = prompt_tokens(tok, prompt, !opt.no_parse_special, session.n_ctx());
-      GenerateResult r = generate(session, tok, req, [](std::string_view) {}, &g_interrupted);
-      write_stdout(dump(result_json(id, prompt, req, r, tok, seed, load_ms)));
-      flush_stdout();
-      if (r.finish_reason == "cancelled") return 130;
-    } catch (const Error& e) {
-      ++failures;
-      spdlog::warn("item {}: {}", line_no, e.what());
-      write_stdout(dump({{"id", id}, {"error", e.what()}}));
+  std::vector<std::pair<int64_t, std::string>> lines;
+  {
+    std::istringstream ss(input);
+    std::string line;
+    int64_t line_no = 0;
+    while (std::getline(ss, line)) {
+      ++line_no;
+      if (!line.empty() && line.back() == '\r') line.pop_back();
+      if (!line.empty()) lines.emplace_back(line_no, std::move(line));
     }
+  }
+  const SessionOptions so{.n_ctx = opt.ctx_size, .n_batch = opt.batch_size, .kv_type = opt.kv_type == "f32" ? KvType::F32 : KvType::F16};
+  struct Slot {
+    std::unique_ptr<Session> session;
+    std::optional<BatchItem> item;
+    std::unique_ptr<Generation> gen;
+    size_t index = 0;
+    int32_t next = 0;
+    double prompt_ms = 0;
+    std::chrono::steady_clock::time_point gen_start;
+  };
+  const size_t n_slots = static_cast<size_t>(std::max<int64_t>(1, std::min<int64_t>(opt.parallel, static_cast<int64_t>(lines.size()))));
+  std::vector<Slot> slots(n_slots);
+  std::vector<std::optional<std::string>> outputs(lines.size());
+  size_t next_line = 0, next_print = 0;
+  int64_t failures = 0, done = 0;
+  const bool progress = ::isatty(2) == 1;
+  bool cancelled = false;
+
+  auto complete = [&](size_t index, std::string json_line, bool failed) {
+    outputs[index] = std::move(json_line);
+    failures += failed;
     ++done;
-    if (progress) fmt::print(stderr, "\rbloomz: {} items done, {} failed", done, failures);
+    while (next_print < outputs.size() && outputs[next_print]) {
+      write_stdout(*outputs[next_print]);
+      outputs[next_print].reset();
+      ++next_print;
+    }
+    flush_stdout();
+    if (progress) fmt::print(stderr, "\rbloomz: {}/{} items done, {} failed", done, lines.size(), failures);
+  };
+  auto finish_slot = [&](Slot& s) {
+    GenerateResult& r = s.gen->finish();
+    r.prompt_ms = s.prompt_ms;
+    r.prompt_n = static_cast<int64_t>(s.item->req.prompt_tokens.size());
+    r.gen_ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - s.gen_start).count();
+    complete(s.index, dump(result_json(s.item->id, s.item->prompt, s.item->req, r, tok, s.item->seed, load_ms)), false);
+    if (r.finish_reason == "cancelled") cancelled = true;
+    s.gen.reset();
+    s.item.reset();
+  };
+
+  while (true) {
+    // Fill free slots: evaluate each new prompt alone and take its first step.
+    for (Slot& s : slots) {
+      while (!s.gen && next_line < lines.size() && !g_interrupted.load()) {
+        const size_t index = next_line++;
+        if (!s.session) s.session = std::make_unique<Session>(model, so);
+        BatchItem item = parse_batch_line(lines[index].second, lines[index].first, opt, tok, base, base_seed, s.session->n_ctx());
+        if (!item.error.empty()) {
+          spdlog::warn("item {}: {}", lines[index].first, item.error);
+          complete(index, dump({{"id", item.id}, {"error", item.error}}), true);
+          continue;
+        }
+        s.index = index;
+        s.item = std::move(item);
+        s.session->reset();
+        s.gen = std::make_unique<Generation>(tok, s.item->req, [](std::string_view) {});
+        const auto t0 = std::chrono::steady_clock::now();
+        std::span<const float> logits = s.session->eval(s.item->req.prompt_tokens, LogitsMode::Last);
+        s.prompt_ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+        s.gen_start = std::chrono::steady_clock::now();
+        const std::optional<int32_t> next = s.gen->step(logits, s.session->n_past(), s.session->n_ctx());
+        if (next) {
+          s.next = *next;
+        } else {
+          finish_slot(s);
+        }
+      }
+    }
+    std::vector<Session*> active;
+    std::vector<int32_t> tokens;
+    std::vector<Slot*> active_slots;
+    for (Slot& s : slots) {
+      if (!s.gen) continue;
+      if (g_interrupted.load()) {
+        s.gen->cancel();
+        finish_slot(s);
+        continue;
+      }
+      active.push_back(s.session.get());
+      tokens.push_back(s.next);
+      active_slots.push_back(&s);
+    }
+    if (active.empty()) break;
+    // One pass over the weights serves every active sequence.
+    std::span<const float> logits = Session::eval_together(active, tokens);
+    const size_t V = static_cast<size_t>(model.config().n_vocab);
+    for (size_t i = 0; i < active_slots.size(); ++i) {
+      Slot& s = *active_slots[i];
+      const std::optional<int32_t> next = s.gen->step(logits.subspan(i * V, V), s.session->n_past(), s.session->n_ctx());
+      if (next) {
+        s.next = *next;
+      } else {
+        finish_slot(s);
+      }
+    }
   }
   if (progress) fmt::print(stderr, "\n");
+  if (cancelled || g_interrupted.load()) return 130;
   return failures > 0 ? 1 : 0;
 }
 
@@ -302,6 +407,7 @@ Command add_generate_options(CLI::App& app, CommonOptions& common) {
   app.add_flag("--json", opt->json, "One JSON object instead of streamed text");
   app.add_option("--logprobs", opt->logprobs, "With --json: top-N log-probabilities per step")->check(CLI::Range(0, 1000));
   app.add_option("--batch-file", opt->batch_file, "Many prompts: JSON Lines or plain lines ('-' = stdin)");
+  app.add_option("--parallel", opt->parallel, "With --batch-file: decode up to N sequences together")->check(CLI::Range(int64_t(1), int64_t(256)));
   app.add_option("--kv-type", opt->kv_type, "KV cache precision")->check(CLI::IsMember({"f16", "f32"}));
   app.add_flag("--no-mmap", opt->no_mmap, "Read the model into memory instead of mapping it");
   app.add_flag("--mlock", opt->mlock, "Lock the model's pages in memory");

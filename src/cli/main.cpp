@@ -49,8 +49,8 @@ int main(int argc, char** argv) {
   commands.push_back(add_detokenize_command(app, common));
   commands.push_back(add_logits_command(app, common));
   commands.push_back(add_unbuilt_command(app, "bench", "Prompt and generation tokens/s, like llama-bench"));
-  commands.push_back(add_unbuilt_command(app, "perplexity", "Perplexity of a text file, like llama-perplexity"));
-  commands.push_back(add_unbuilt_command(app, "score", "Log-likelihood of answer choices (JSON Lines)"));
+  commands.push_back(add_perplexity_command(app, common));
+  commands.push_back(add_score_command(app, common));
 
   try {
     app.parse(argc, argv);

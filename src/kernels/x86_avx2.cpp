@@ -10,9 +10,9 @@
 #include <immintrin.h>
 
 #include <cmath>
+#include <cstdlib>
 #include <cstring>
 #include <type_traits>
-#include <vector>
 
 #include "bloomz/fp16.hpp"
 #include "kernels/blocks.hpp"
@@ -20,6 +20,29 @@
 
 namespace bloomz::kernels::avx2 {
 namespace {
+
+// Per-thread scratch memory. Deliberately not std::vector: a standard-library template instantiated
+// here would be compiled with AVX2 flags and could be merged by the linker with the baseline
+// copies (style.md 4.4); this type has internal linkage.
+struct Scratch {
+  void* p = nullptr;
+  size_t cap = 0;
+  Scratch() = default;
+  Scratch(const Scratch&) = delete;
+  Scratch& operator=(const Scratch&) = delete;
+  ~Scratch() { std::free(p); }
+  template <typename T>
+  T* get(size_t count) {
+    const size_t bytes = count * sizeof(T);
+    if (bytes > cap) {
+      std::free(p);
+      cap = (bytes + 4095) / 4096 * 4096;
+      p = std::aligned_alloc(64, cap);
+      if (!p) std::abort();
+    }
+    return static_cast<T*>(p);
+  }
+};
 
 inline float h2f(uint16_t h) { return _cvtsh_ss(h); }
 inline uint16_t f2h(float f) { return static_cast<uint16_t>(_cvtss_sh(f, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC)); }
@@ -167,16 +190,15 @@ struct K32 {
     const float* s[NT];   // Q8_1: the stored s = fp16(d * sum q)
     const int32_t* off[NT];  // offset * sum q (Q4_0, Q5_0)
     Ctx(const Acts<NT>& acts, int64_t n) {
-      static thread_local std::vector<float> fbuf;
-      static thread_local std::vector<int32_t> ibuf;
+      static thread_local Scratch fbuf, ibuf;
       const int64_t nb = n / 32;
-      fbuf.resize(static_cast<size_t>(2 * NT * nb));
-      ibuf.resize(static_cast<size_t>(NT * nb));
+      float* fb = fbuf.get<float>(static_cast<size_t>(2 * NT * nb));
+      int32_t* ib = ibuf.get<int32_t>(static_cast<size_t>(NT * nb));
       for (int t = 0; t < NT; ++t) {
         a[t] = reinterpret_cast<const ABlock*>(acts.a[t]);
-        float* dd = fbuf.data() + 2 * t * nb;
+        float* dd = fb + 2 * t * nb;
         float* ss = dd + nb;
-        int32_t* oo = ibuf.data() + t * nb;
+        int32_t* oo = ib + t * nb;
         for (int64_t b = 0; b < nb; ++b) {
           dd[b] = h2f(a[t][b].d);
           if constexpr (Wt::kMin) ss[b] = h2f(a[t][b].s);
@@ -521,10 +543,10 @@ struct FloatCtx {
   struct Ctx {
     const float* a[NT];
     Ctx(const Acts<NT>& acts, int64_t n) {
-      static thread_local std::vector<float> buf;
-      buf.resize(static_cast<size_t>(NT * n));
+      static thread_local Scratch buf;
+      float* base = buf.get<float>(static_cast<size_t>(NT * n));
       for (int t = 0; t < NT; ++t) {
-        float* dst = buf.data() + t * n;
+        float* dst = base + t * n;
         int64_t i = 0;
         for (; i + 8 <= n; i += 8) _mm256_storeu_ps(dst + i, L::load8(acts.a[t], i));
         for (; i < n; ++i) dst[i] = L::one(acts.a[t], i);
