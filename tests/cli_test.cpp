@@ -297,3 +297,25 @@ TEST(Cli, ParallelEqualsSequential) {
   EXPECT_EQ(strip_timings(seq.out), strip_timings(par8.out));
   EXPECT_EQ(std::count(seq.out.begin(), seq.out.end(), '\n'), 9);
 }
+
+TEST(Cli, BenchReportsLlamaBenchFields) {
+  const Outcome r = run("bench -m " + model("tiny-odd-q4_0") + " -p 8 -n 4 -r 2 -o json -t 1");
+  ASSERT_EQ(r.status, 0) << r.err;
+  const json j = json::parse(r.out);
+  ASSERT_EQ(j.size(), 2u);
+  for (const char* k : {"model_filename", "model_type", "model_size", "model_n_params", "n_threads", "n_batch", "type_k",
+                        "n_prompt", "n_gen", "avg_ns", "stddev_ns", "avg_ts", "stddev_ts", "samples_ns", "samples_ts", "isa",
+                        "weight_bytes_per_token", "gbps"}) {
+    EXPECT_TRUE(j[0].contains(k)) << k;
+  }
+  EXPECT_EQ(j[0]["n_prompt"], 8);
+  EXPECT_EQ(j[0]["n_gen"], 0);
+  EXPECT_EQ(j[1]["n_prompt"], 0);
+  EXPECT_EQ(j[1]["n_gen"], 4);
+  EXPECT_EQ(j[0]["samples_ns"].size(), 2u);
+  EXPECT_GT(j[1]["avg_ts"].get<double>(), 0.0);
+  const Outcome md = run("bench -m " + model("tiny-odd-q4_0") + " -p 8 -n 0 -r 1 -t 1");
+  EXPECT_NE(md.out.find("| pp8 |"), std::string::npos);
+  EXPECT_NE(md.out.find("read bandwidth"), std::string::npos);
+  EXPECT_EQ(run("bench -m " + model("tiny-odd-q4_0") + " -p x").status, 2);
+}

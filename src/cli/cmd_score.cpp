@@ -26,6 +26,7 @@ namespace bloomz::cli {
 namespace {
 
 using nlohmann::json;
+using ojson = nlohmann::ordered_json;  // output keys in the documented order
 
 struct ScoreOptions {
   std::string batch_file, norm = "sum";
@@ -35,7 +36,7 @@ struct ScoreOptions {
 };
 
 std::string item_error(const json& id, const std::string& msg) {
-  return json{{"id", id}, {"error", msg}}.dump(-1, ' ', false, json::error_handler_t::replace) + "\n";
+  return ojson{{"id", id}, {"error", msg}}.dump(-1, ' ', false, json::error_handler_t::replace) + "\n";
 }
 
 const std::string& string_field(const json& item, const char* key) {
@@ -77,14 +78,14 @@ std::string score_item(const json& item, const json& id, const ScoreOptions& opt
   }
   const bool by_mean = opt.norm == "mean";
   size_t best = 0;
-  json out_scores = json::array();
+  ojson out_scores = ojson::array();
   for (size_t i = 0; i < scores.size(); ++i) {
     const auto& s = scores[i];
     out_scores.push_back({{"sum", s.sum}, {"n_tokens", s.n_tokens}, {"mean", s.mean}});
     const double v = by_mean ? s.mean : s.sum, b = by_mean ? scores[best].mean : scores[best].sum;
     if (v > b) best = i;
   }
-  json out = {{"id", id}, {"scores", out_scores}, {"best", best}};
+  ojson out = {{"id", id}, {"scores", out_scores}, {"best", best}};
   if (const auto it = item.find("label"); it != item.end() && !it->is_null()) {
     if (!it->is_number_integer() || it->get<int64_t>() < 0 || it->get<int64_t>() >= static_cast<int64_t>(scores.size())) {
       throw Error(ErrorKind::Runtime, fmt::format("\"label\" must be an integer from 0 to {}", scores.size() - 1));

@@ -32,6 +32,7 @@ Command add_inspect_command(CLI::App& root, CommonOptions& common);
 Command add_tokenize_command(CLI::App& root, CommonOptions& common);
 Command add_detokenize_command(CLI::App& root, CommonOptions& common);
 Command add_logits_command(CLI::App& root, CommonOptions& common);
+Command add_bench_command(CLI::App& root, CommonOptions& common);
 Command add_perplexity_command(CLI::App& root, CommonOptions& common);
 Command add_score_command(CLI::App& root, CommonOptions& common);
 Command add_generate_options(CLI::App& root, CommonOptions& common);

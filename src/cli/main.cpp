@@ -48,7 +48,7 @@ int main(int argc, char** argv) {
   commands.push_back(add_tokenize_command(app, common));
   commands.push_back(add_detokenize_command(app, common));
   commands.push_back(add_logits_command(app, common));
-  commands.push_back(add_unbuilt_command(app, "bench", "Prompt and generation tokens/s, like llama-bench"));
+  commands.push_back(add_bench_command(app, common));
   commands.push_back(add_perplexity_command(app, common));
   commands.push_back(add_score_command(app, common));
 
