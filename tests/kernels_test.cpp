@@ -184,7 +184,9 @@ TEST(QuantizeVsGgml, EveryIsaMatchesReferenceBytes) {
         ++rows;
       }
       EXPECT_GT(rows, 10);
-      if (ac.type == AType::Q8_0 || ac.type == AType::Q8_1) EXPECT_GE(differs_from_cpu, 1) << ac.file;
+      if (ac.type == AType::Q8_0 || ac.type == AType::Q8_1) {
+        EXPECT_GE(differs_from_cpu, 1) << ac.file;  // the tie rows: ggml's AVX-512 quantizer rounds to even
+      }
     }
   }
 }

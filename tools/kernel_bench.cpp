@@ -10,6 +10,7 @@
 #include <chrono>
 #include <cmath>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <string>
 #include <vector>
@@ -184,6 +185,10 @@ int main(int argc, char** argv) {
     std::vector<uint64_t> big(static_cast<size_t>(bw_gib * (1ull << 30)) / 8);
     for (size_t i = 0; i < big.size(); ++i) big[i] = i * 2654435761u;
     std::printf("# read bandwidth (warm-up): %.2f GB/s\n", read_bandwidth(big));
+    const char* wait_policy = std::getenv("OMP_WAIT_POLICY");
+    std::printf("# OMP_WAIT_POLICY=%s (on a machine shared with other busy processes, use passive: spinning\n"
+                "# OpenMP barriers then wait for descheduled threads and small T=1 matmuls take milliseconds)\n",
+                wait_policy ? wait_policy : "(unset)");
     std::printf("| type | isa | shape (ne0 x ne1) | MiB | valid (rel err) | T=1 GB/s | read GB/s | ratio | T=%d GFLOP/s | ratio-run read GB/s |\n",
                 prefill_tokens);
     std::printf("| --- | --- | --- | ---: | --- | ---: | ---: | ---: | ---: | ---: |\n");
