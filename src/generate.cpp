@@ -4,6 +4,9 @@
 #include <algorithm>
 #include <chrono>
 #include <cmath>
+#include <fmt/format.h>
+
+#include "bloomz/error.hpp"
 
 namespace bloomz {
 
@@ -80,6 +83,13 @@ void Generation::cancel() {
 
 std::optional<int32_t> Generation::step(std::span<const float> logits, int64_t n_past, int64_t n_ctx) {
   if (done_) return std::nullopt;
+  // NaN/Inf weights surface here: refuse them rather than sample garbage (hardening, issue 8).
+  for (const float l : logits) {
+    if (!std::isfinite(l)) {
+      throw Error(ErrorKind::Runtime, fmt::format("the model produced a non-finite logit ({}) after {} tokens: its weights contain NaN or Inf", l,
+                                                  history_.size()));
+    }
+  }
   std::string& text = result_.text;
   const int32_t tok = sampler_.sample(logits, history_);
   if (req_.logprobs > 0) result_.logprobs.push_back(logprobs_of(logits, tok, req_.logprobs));

@@ -31,7 +31,8 @@ struct FdGuard {
 }  // namespace
 
 MappedFile MappedFile::open(const std::string& path, bool use_mmap, bool lock) {
-  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  // O_NONBLOCK: opening a FIFO (or a tty) must not wait for a writer; fstat refuses it below.
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK);
   if (fd < 0) io_error(path, std::strerror(errno));
   FdGuard guard{fd};
   struct stat st {};

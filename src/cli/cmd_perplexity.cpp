@@ -9,6 +9,7 @@
 #include <cerrno>
 #include <cmath>
 #include <cstring>
+#include <cstdio>
 #include <fmt/format.h>
 #include <fstream>
 
@@ -31,6 +32,16 @@ struct PerplexityOptions {
   int64_t ctx_size = 0, batch_size = 512, chunks = -1;
   std::string kv_type = "f16";
 };
+
+// The timing summary of cli.md (stderr, unless -q): all evaluation here is prompt evaluation.
+void print_timings(double load_ms, double eval_ms, int64_t n_eval) {
+  const double n = static_cast<double>(n_eval);
+  fmt::print(stderr, "bloomz: load time        = {:9.2f} ms\n", load_ms);
+  fmt::print(stderr, "bloomz: prompt eval time = {:9.2f} ms / {:5} tokens ({:8.2f} ms per token, {:8.2f} tokens per second)\n",
+             eval_ms, n_eval, n_eval ? eval_ms / n : 0.0, eval_ms > 0 ? 1000.0 * n / eval_ms : 0.0);
+  fmt::print(stderr, "bloomz:        eval time = {:9.2f} ms / {:5} runs   ({:8.2f} ms per token, {:8.2f} tokens per second)\n", 0.0, 0, 0.0, 0.0);
+  fmt::print(stderr, "bloomz:       total time = {:9.2f} ms / {:5} tokens\n", load_ms + eval_ms, n_eval);
+}
 
 KvType kv_type_of(const std::string& s) { return s == "f32" ? KvType::F32 : KvType::F16; }
 
@@ -177,8 +188,7 @@ int run_perplexity(const PerplexityOptions& opt, const CommonOptions& common) {
   const double load_ms = std::chrono::duration<double, std::milli>(t1 - t0).count();
   const double eval_ms = std::chrono::duration<double, std::milli>(t2 - t1).count();
   const int64_t n_eval = n_chunk * (n_ctx - 1);
-  spdlog::info("load time = {:.2f} ms; eval time = {:.2f} ms / {} tokens ({:.2f} tokens per second)", load_ms, eval_ms, n_eval,
-               eval_ms > 0 ? 1000.0 * static_cast<double>(n_eval) / eval_ms : 0.0);
+  if (!common.quiet) print_timings(load_ms, eval_ms, n_eval);
   return 0;
 }
 

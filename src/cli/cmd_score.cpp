@@ -8,6 +8,7 @@
 #include <spdlog/spdlog.h>
 
 #include <chrono>
+#include <cstdio>
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 #include <sstream>
@@ -34,6 +35,16 @@ struct ScoreOptions {
   int64_t ctx_size = 0, batch_size = 512;
   std::string kv_type = "f16";
 };
+
+// The timing summary of cli.md (stderr, unless -q): all evaluation here is prompt evaluation.
+void print_timings(double load_ms, double eval_ms, int64_t n_eval) {
+  const double n = static_cast<double>(n_eval);
+  fmt::print(stderr, "bloomz: load time        = {:9.2f} ms\n", load_ms);
+  fmt::print(stderr, "bloomz: prompt eval time = {:9.2f} ms / {:5} tokens ({:8.2f} ms per token, {:8.2f} tokens per second)\n",
+             eval_ms, n_eval, n_eval ? eval_ms / n : 0.0, eval_ms > 0 ? 1000.0 * n / eval_ms : 0.0);
+  fmt::print(stderr, "bloomz:        eval time = {:9.2f} ms / {:5} runs   ({:8.2f} ms per token, {:8.2f} tokens per second)\n", 0.0, 0, 0.0, 0.0);
+  fmt::print(stderr, "bloomz:       total time = {:9.2f} ms / {:5} tokens\n", load_ms + eval_ms, n_eval);
+}
 
 std::string item_error(const json& id, const std::string& msg) {
   return ojson{{"id", id}, {"error", msg}}.dump(-1, ' ', false, json::error_handler_t::replace) + "\n";
@@ -123,9 +134,9 @@ int run_score(const ScoreOptions& opt, const CommonOptions& common) {
       try {
         item = json::parse(line);
       } catch (const json::parse_error& e) {
-        throw Error(ErrorKind::Runtime, fmt::format("{}: line {}: invalid JSON: {}", opt.batch_file, line_no, e.what()));
+        throw Error(ErrorKind::Runtime, fmt::format("invalid JSON: {}", e.what()));
       }
-      if (!item.is_object()) throw Error(ErrorKind::Runtime, fmt::format("{}: line {}: not a JSON object", opt.batch_file, line_no));
+      if (!item.is_object()) throw Error(ErrorKind::Runtime, "not a JSON object");
       if (item.contains("id")) id = item["id"];
       write_stdout(score_item(item, id, opt, tok, scorer, tally));
     } catch (const Error& e) {
@@ -142,9 +153,9 @@ int run_score(const ScoreOptions& opt, const CommonOptions& common) {
     spdlog::info("accuracy = {:.4f} ({}/{} labelled items)", static_cast<double>(tally.correct) / static_cast<double>(tally.labelled),
                  tally.correct, tally.labelled);
   }
-  spdlog::info("score: {} items ({} failed), prefix sharing {}; load {:.2f} ms; eval {:.2f} ms for {} evaluated tokens ({:.2f} tokens per second)",
-               n_items, n_failed, opt.no_share ? "off" : "on", load_ms, eval_ms, scorer.tokens_evaluated(),
-               eval_ms > 0 ? 1000.0 * static_cast<double>(scorer.tokens_evaluated()) / eval_ms : 0.0);
+  spdlog::info("score: {} items ({} failed), prefix sharing {}, {} tokens evaluated", n_items, n_failed,
+               opt.no_share ? "off" : "on", scorer.tokens_evaluated());
+  if (!common.quiet) print_timings(load_ms, eval_ms, scorer.tokens_evaluated());
   return n_failed > 0 ? 1 : 0;
 }
 

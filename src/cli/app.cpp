@@ -1,0 +1,34 @@
+// build_app(): the option grammar of `bloomz` (moved out of main.cpp unchanged).
+#include "cli/app.hpp"
+
+#include <string>
+
+#include "bloomz/version.hpp"
+
+namespace bloomz::cli {
+
+Command build_app(CLI::App& app, CommonOptions& common, std::vector<Command>& commands) {
+  app.description("bloomz: fast CPU inference for GGUF BLOOM models (bloomz-560m and its siblings)");
+  app.set_version_flag("--version", std::string("bloomz ") + BLOOMZ_VERSION + " (" + BLOOMZ_GIT_SHA + ")");
+  app.fallthrough();  // common options may follow a subcommand name
+  app.add_option("-m,--model", common.model, "Model file (default: $BLOOMZ_MODEL, else models/bloomz-560m.Q4_K_M.gguf)");
+  app.add_option("-t,--threads", common.threads, "Threads (>= 1; default: physical cores)")
+      ->check(CLI::Range(1, 1024));
+  app.add_option("--isa", common.isa, "Kernel set: auto|ref|avx2|avx512|avx512vnni|neon|neon-dot")
+      ->check(CLI::IsMember({"auto", "ref", "avx2", "avx512", "avx512vnni", "neon", "neon-dot"}));
+  app.add_option("--log-level", common.log_level, "Log level: trace|debug|info|warn|error|off")
+      ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error", "off"}));
+  app.add_flag("-q,--quiet", common.quiet, "Only errors on stderr");
+
+  Command generate = add_generate_options(app, common);
+  commands.push_back(add_inspect_command(app, common));
+  commands.push_back(add_tokenize_command(app, common));
+  commands.push_back(add_detokenize_command(app, common));
+  commands.push_back(add_logits_command(app, common));
+  commands.push_back(add_bench_command(app, common));
+  commands.push_back(add_perplexity_command(app, common));
+  commands.push_back(add_score_command(app, common));
+  return generate;
+}
+
+}  // namespace bloomz::cli
