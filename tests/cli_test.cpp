@@ -319,3 +319,27 @@ TEST(Cli, BenchReportsLlamaBenchFields) {
   EXPECT_NE(md.out.find("read bandwidth"), std::string::npos);
   EXPECT_EQ(run("bench -m " + model("tiny-odd-q4_0") + " -p x").status, 2);
 }
+
+// Ctrl-C stops after the current token: the output so far, the timing summary, exit 130.
+TEST(Cli, SigintStopsWithOutputAndTimings) {
+  const std::string err = "/tmp/bloomz-sigint-err.txt";
+  const std::string cmd = "bash -c '" + std::string(BLOOMZ_BINARY) + " -m " + model("small256-q4_0") +
+                          " -p Hello -n -1 -c 30000 --ignore-eos --json -t 1 2>" + err +
+                          " & pid=$!; sleep 1.5; kill -INT $pid; wait $pid; echo \"exit=$?\"'";
+  FILE* p = popen(cmd.c_str(), "r");
+  std::string out;
+  char buf[4096];
+  size_t n;
+  while ((n = fread(buf, 1, sizeof buf, p)) > 0) out.append(buf, n);
+  pclose(p);
+  const std::string stderr_text = bloomz::test::read_text(err);
+  unlink(err.c_str());
+  const size_t exit_at = out.rfind("exit=");
+  ASSERT_NE(exit_at, std::string::npos);
+  const std::string status = out.substr(exit_at);
+  if (status.find("exit=0") == 0) GTEST_SKIP() << "generation finished before the signal arrived";
+  EXPECT_EQ(status, "exit=130\n");
+  const json j = json::parse(out.substr(0, exit_at));
+  EXPECT_EQ(j["finish_reason"], "cancelled");
+  EXPECT_NE(stderr_text.find("bloomz: prompt eval time"), std::string::npos);
+}

@@ -355,6 +355,10 @@ int run_generate(GenOptions& opt, const CommonOptions& common) {
 
   SessionOptions so{.n_ctx = opt.ctx_size, .n_batch = opt.batch_size, .kv_type = opt.kv_type == "f32" ? KvType::F32 : KvType::F16};
   Session session(*model, so);
+  if (session.n_ctx() > model->config().n_ctx_train) {
+    spdlog::warn("-c {} exceeds the model's training context of {}: quality may degrade beyond it", session.n_ctx(),
+                 model->config().n_ctx_train);
+  }
   req.prompt_tokens = prompt_tokens(tok, prompt, !opt.no_parse_special, session.n_ctx());
   if (req.n_predict > 0 && static_cast<int64_t>(req.prompt_tokens.size()) + req.n_predict > session.n_ctx()) {
     spdlog::warn("-n {} with a {}-token prompt exceeds the context of {}: generation stops when it is full",
