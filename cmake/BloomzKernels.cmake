@@ -26,4 +26,15 @@ if(BLOOMZ_KERNELS_X86)
   # Seen by dispatch.cpp / cpu_features.cpp only through the table declarations in kernels.hpp.
   target_compile_definitions(bloomz_core PRIVATE BLOOMZ_HAVE_AVX2=1)
 endif()
+# AArch64: the NEON baseline table (ARMv8.0 Advanced SIMD, always present on AArch64) and the
+# NEON + dot-product table (SDOT, ARMv8.2-A), one body (arm_neon.inl) compiled twice; the second is
+# only selected at run time when the CPU reports the dot product (cpu_features.cpp).
+if(CMAKE_SYSTEM_PROCESSOR MATCHES "^(aarch64|arm64|ARM64|AArch64)$")
+  target_sources(bloomz_core PRIVATE ${_bk}/kernels/arm_neon.cpp ${_bk}/kernels/arm_neon_dotprod.cpp)
+  set_source_files_properties(${_bk}/kernels/arm_neon.cpp
+    PROPERTIES COMPILE_OPTIONS "-ffp-contract=off")
+  set_source_files_properties(${_bk}/kernels/arm_neon_dotprod.cpp
+    PROPERTIES COMPILE_OPTIONS "-march=armv8.2-a+dotprod;-ffp-contract=off")
+  target_compile_definitions(bloomz_core PRIVATE BLOOMZ_HAVE_NEON=1 BLOOMZ_HAVE_NEON_DOT=1)
+endif()
 unset(_bk)

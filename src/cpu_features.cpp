@@ -16,6 +16,15 @@
 #endif
 #if defined(__aarch64__) && defined(__linux__)
 #include <sys/auxv.h>
+#ifndef HWCAP_ASIMD
+#define HWCAP_ASIMD (1UL << 1)  // <asm/hwcap.h>, for older C libraries
+#endif
+#ifndef HWCAP_ASIMDDP
+#define HWCAP_ASIMDDP (1UL << 20)
+#endif
+#endif
+#if defined(__aarch64__) && defined(__APPLE__)
+#include <sys/sysctl.h>
 #endif
 
 namespace bloomz {
@@ -57,9 +66,19 @@ CpuFeatures detect() {
     f.avx512vnni = (c >> 11) & 1;
   }
 #elif defined(__aarch64__)
+  // Advanced SIMD (with the fp16 <-> f32 conversions) is part of every AArch64 Linux/macOS target;
+  // the dot product (SDOT/UDOT, ARMv8.2-A) is optional and asked of the OS.
+#if defined(__linux__)
+  const unsigned long hwcap = getauxval(AT_HWCAP);
+  f.neon = (hwcap & HWCAP_ASIMD) != 0;
+  f.dotprod = f.neon && (hwcap & HWCAP_ASIMDDP) != 0;
+#elif defined(__APPLE__)
   f.neon = true;
-#if defined(__linux__) && defined(HWCAP_ASIMDDP)
-  f.dotprod = (getauxval(AT_HWCAP) & HWCAP_ASIMDDP) != 0;
+  int on = 0;
+  size_t len = sizeof on;
+  if (sysctlbyname("hw.optional.arm.FEAT_DotProd", &on, &len, nullptr, 0) == 0) f.dotprod = on != 0;
+#else
+  f.neon = true;
 #endif
 #endif
   return f;

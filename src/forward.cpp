@@ -40,8 +40,6 @@ struct Session::Buffers {
   // [layer][head][pos][head_dim], fp16 (k16, v16) or f32 (k32, v32).
   std::vector<uint16_t> k16, v16;
   std::vector<float> k32, v32;
-  // fp16 cache only: f32 copies of one head's keys and values, widened once per head and batch.
-  std::vector<float> k_head, v_head;  // [n_head][n_ctx][head_dim]
   std::vector<float> scores;          // [n_head][n_ctx]
 
   void reserve_rows(int64_t rows, int64_t n_embd, int64_t n_ff) {
@@ -70,8 +68,6 @@ Session::Session(const Model& model, const SessionOptions& options) : model_(mod
   if (options.kv_type == KvType::F16) {
     b.k16.resize(kv);
     b.v16.resize(kv);
-    b.k_head.resize(static_cast<size_t>(n_ctx_) * E);
-    b.v_head.resize(static_cast<size_t>(n_ctx_) * E);
   } else {
     b.k32.resize(kv);
     b.v32.resize(kv);
@@ -176,8 +172,8 @@ void Session::forward_rows(std::span<const Row> rows, Buffers& b, bool want_all,
       for (int64_t h = 0; h < H; ++h) {
         const size_t at = layer_base + (static_cast<size_t>(h) * n_ctx + static_cast<size_t>(row.pos)) * static_cast<size_t>(D);
         if (!kv.k16.empty()) {
-          ops::f32_to_fp16(k + h * D, kv.k16.data() + at, D);
-          ops::f32_to_fp16(v + h * D, kv.v16.data() + at, D);
+          to_fp16(k + h * D, kv.k16.data() + at, D);
+          to_fp16(v + h * D, kv.v16.data() + at, D);
         } else {
           std::memcpy(kv.k32.data() + at, k + h * D, static_cast<size_t>(D) * sizeof(float));
           std::memcpy(kv.v32.data() + at, v + h * D, static_cast<size_t>(D) * sizeof(float));
@@ -186,52 +182,25 @@ void Session::forward_rows(std::span<const Row> rows, Buffers& b, bool want_all,
     }
 
     // Attention, one head per task: score_k = (q . k_k) * scale + slope * -(pos - k) for k <= pos,
-    // softmax (max-subtracted, sum in double), out = sum_k p_k v_k. Rows of the same session that
-    // follow each other share one widening of that session's fp16 cache.
+    // softmax (max-subtracted, sum in double), out = sum_k p_k v_k. An fp16 cache is read as it is
+    // by the kernel table's attention (F16C); an f32 cache takes the plain loops below.
     parallel_for(0, H, [&](int64_t h) {
       const float slope = b.slopes[static_cast<size_t>(h)];
-      float q_local[256];
-      std::vector<float> q_big;
-      float* q = q_local;
-      if (D > 256) {
-        q_big.resize(static_cast<size_t>(D));
-        q = q_big.data();
-      }
-      const Session* widened_for = nullptr;
-      int64_t widened_upto = 0;
       for (int64_t t = 0; t < T; ++t) {
         const Row& row = rows[static_cast<size_t>(t)];
         Buffers& kv = *row.session->buf_;
-        const bool kv16 = !kv.k16.empty();
         const size_t n_ctx = static_cast<size_t>(row.session->n_ctx_);
         const size_t head_base = (static_cast<size_t>(il) * static_cast<size_t>(H) + static_cast<size_t>(h)) * n_ctx * static_cast<size_t>(D);
         const int64_t n_kv = row.pos + 1;
-        const float* K;
-        const float* Vv;
-        if (kv16) {
-          float* kh = kv.k_head.data() + static_cast<size_t>(h) * n_ctx * static_cast<size_t>(D);
-          float* vh = kv.v_head.data() + static_cast<size_t>(h) * n_ctx * static_cast<size_t>(D);
-          if (widened_for != row.session) {
-            widened_for = row.session;
-            widened_upto = 0;
-          }
-          if (widened_upto < n_kv) {
-            // Widen up to the last row of this session in the batch in one go.
-            int64_t upto = n_kv;
-            for (int64_t u = t + 1; u < T && rows[static_cast<size_t>(u)].session == row.session; ++u) upto = std::max(upto, rows[static_cast<size_t>(u)].pos + 1);
-            ops::fp16_to_f32(kv.k16.data() + head_base + static_cast<size_t>(widened_upto * D), kh + widened_upto * D, (upto - widened_upto) * D);
-            ops::fp16_to_f32(kv.v16.data() + head_base + static_cast<size_t>(widened_upto * D), vh + widened_upto * D, (upto - widened_upto) * D);
-            widened_upto = upto;
-          }
-          K = kh;
-          Vv = vh;
-        } else {
-          K = kv.k32.data() + head_base;
-          Vv = kv.v32.data() + head_base;
-        }
-        std::memcpy(q, b.qkv.data() + t * 3 * E + h * D, static_cast<size_t>(D) * sizeof(float));
-        if (kv16) ops::round_to_fp16(q, D);  // F16 K cache: llama.cpp converts Q to fp16 for the dot
+        const float* q = b.qkv.data() + t * 3 * E + h * D;
         float* scores = kv.scores.data() + static_cast<size_t>(h) * n_ctx;
+        float* out = b.attn.data() + t * E + h * D;
+        if (!kv.k16.empty()) {
+          attention_f16(q, kv.k16.data() + head_base, kv.v16.data() + head_base, n_kv, D, row.pos, kq_scale, slope, scores, out);
+          continue;
+        }
+        const float* K = kv.k32.data() + head_base;
+        const float* Vv = kv.v32.data() + head_base;
         float max = -std::numeric_limits<float>::infinity();
         for (int64_t k = 0; k < n_kv; ++k) {
           const float* kr = K + k * D;
@@ -248,7 +217,6 @@ void Session::forward_rows(std::span<const Row> rows, Buffers& b, bool want_all,
           sum += e;
         }
         const float inv = static_cast<float>(1.0 / sum);
-        float* out = b.attn.data() + t * E + h * D;
         std::fill(out, out + D, 0.0f);
         for (int64_t k = 0; k < n_kv; ++k) {
           const float p = scores[k] * inv;
@@ -270,10 +238,7 @@ void Session::forward_rows(std::span<const Row> rows, Buffers& b, bool want_all,
     // x = W_down gelu(W_up LN(x) + b_up) + b_down + x
     for (int64_t t = 0; t < T; ++t) ops::layer_norm(b.x.data() + t * E, b.cur.data() + t * E, E, L.ffn_norm_w, L.ffn_norm_b, eps);
     matmul(L.ffn_up, b.cur.data(), T, b.ffn.data(), ws);
-    for (int64_t t = 0; t < T; ++t) {
-      ops::add_bias(b.ffn.data() + t * F, L.ffn_up_b, F);
-      ops::gelu(b.ffn.data() + t * F, F);
-    }
+    for (int64_t t = 0; t < T; ++t) bias_gelu(b.ffn.data() + t * F, L.ffn_up_b, F);
     matmul(L.ffn_down, b.ffn.data(), T, b.proj.data(), ws);
     for (int64_t t = 0; t < T; ++t) {
       float* p = b.proj.data() + t * E;

@@ -17,6 +17,7 @@ constexpr float kSqrt2OverPi = 0.79788456080286535587989211986876f;
 struct Fp16Tables {
   std::array<float, 65536> to_f32;
   std::array<uint16_t, 65536> gelu;  // fp16(gelu(fp32(h)))
+  std::array<uint16_t, 16> gelu_pad{};  // 32-bit gathers of the last entries stay in bounds
   Fp16Tables() {
     for (uint32_t h = 0; h < 65536; ++h) {
       to_f32[h] = fp16_to_fp32(static_cast<uint16_t>(h));
@@ -31,6 +32,8 @@ const Fp16Tables& tables() {
 }
 
 }  // namespace
+
+const uint16_t* gelu_fp16_table() { return tables().gelu.data(); }
 
 float gelu_f32(float x) {
   return 0.5f * x * (1.0f + std::tanh(kSqrt2OverPi * x * (1.0f + kGeluCoefA * x * x)));

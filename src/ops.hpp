@@ -18,6 +18,9 @@ void add_bias(float* y, const float* b, int64_t n);
 // In place GELU, tanh form, evaluated as llama.cpp's CPU backend does: x <= -10 -> 0,
 // x >= 10 -> x, else the fp16 table entry of fp16(x) (GGML_GELU_FP16).
 void gelu(float* x, int64_t n);
+// The GELU table: entry h = fp16(gelu(fp32(h))) for every fp16 bit pattern h, followed by
+// padding, so that 32-bit gathers at any entry stay inside the allocation.
+const uint16_t* gelu_fp16_table();
 // The exact f32 formula the table is built from (for tests).
 float gelu_f32(float x);
 

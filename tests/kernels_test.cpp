@@ -28,6 +28,7 @@
 #include "bloomz/fp16.hpp"
 #include "bloomz/matmul.hpp"
 #include "kernels/blocks.hpp"
+#include "ops.hpp"
 #include "kernels/kernels.hpp"
 
 namespace {
@@ -501,6 +502,76 @@ TEST_P(IsaVsRef, QuantizersMatchReference) {
         table_ref().quantize[static_cast<int>(at)](x.data(), r.data(), n);
         kt_->quantize[static_cast<int>(at)](x.data(), s.data(), n);
         ASSERT_EQ(r, s) << "act type " << static_cast<int>(at) << " n=" << n << " rep " << rep;
+      }
+    }
+  }
+}
+
+// Bias + GELU: every table gives the reference bits (the GELU itself is a table lookup), including
+// around the +-10 cut-offs and in the scalar tails.
+TEST_P(IsaVsRef, BiasGeluMatchesReference) {
+  if (!kt_->bias_gelu) GTEST_SKIP() << "no bias_gelu entry (the forward pass uses the reference's)";
+  std::mt19937 rng(11);
+  std::normal_distribution<float> nd(0.0f, 4.0f);
+  const uint16_t* table = ops::gelu_fp16_table();
+  for (int64_t n : {1, 7, 8, 29, 256, 4096}) {
+    std::vector<float> x(static_cast<size_t>(n)), b(x.size());
+    for (size_t i = 0; i < x.size(); ++i) {
+      x[i] = (i % 5 == 0) ? std::nextafter(10.0f, static_cast<float>(rng() % 3) * 10.0f) * ((i % 2) ? -1.0f : 1.0f) : nd(rng);
+      b[i] = (i % 5 == 0) ? 0.0f : nd(rng) * 0.1f;
+    }
+    std::vector<float> r = x, s = x;
+    table_ref().bias_gelu(r.data(), b.data(), n, table);
+    kt_->bias_gelu(s.data(), b.data(), n, table);
+    for (size_t i = 0; i < x.size(); ++i) ASSERT_EQ(std::memcmp(&r[i], &s[i], 4), 0) << "n=" << n << " i=" << i << " x=" << x[i];
+  }
+  // and the reference against ops::gelu after the bias
+  std::vector<float> x(300), b(300);
+  for (size_t i = 0; i < x.size(); ++i) x[i] = nd(rng), b[i] = nd(rng);
+  std::vector<float> r = x, e = x;
+  table_ref().bias_gelu(r.data(), b.data(), 300, table);
+  for (size_t i = 0; i < e.size(); ++i) e[i] += b[i];
+  ops::gelu(e.data(), 300);
+  for (size_t i = 0; i < x.size(); ++i) ASSERT_EQ(r[i], e[i]) << i;
+}
+
+// Attention over an fp16 cache: every table within a small bound of the reference, and the
+// reference within a bound of a double-precision evaluation of the same formula.
+TEST_P(IsaVsRef, AttentionF16WithinBound) {
+  if (!kt_->attn_f16) GTEST_SKIP() << "no attn_f16 entry (the forward pass uses the reference's)";
+  std::mt19937 rng(12);
+  std::normal_distribution<float> nd(0.0f, 1.0f);
+  for (int64_t d : {4, 8, 24, 64, 128, 80}) {
+    for (int64_t n_kv : {1, 3, 4, 5, 17, 200}) {
+      std::vector<float> q(static_cast<size_t>(d));
+      std::vector<uint16_t> k(static_cast<size_t>(n_kv * d)), v(k.size());
+      for (float& f : q) f = nd(rng) * 2.0f;
+      for (size_t i = 0; i < k.size(); ++i) k[i] = fp32_to_fp16(nd(rng)), v[i] = fp32_to_fp16(nd(rng));
+      const int64_t pos = n_kv - 1;
+      const float scale = 1.0f / std::sqrt(static_cast<float>(d)), slope = 0.25f;
+      std::vector<float> sc(static_cast<size_t>(n_kv)), r(static_cast<size_t>(d)), s(r.size());
+      AttnArgs a{q.data(), k.data(), v.data(), n_kv, d, pos, scale, slope, sc.data(), r.data()};
+      table_ref().attn_f16(a);
+      a.out = s.data();
+      kt_->attn_f16(a);
+      // double-precision evaluation
+      std::vector<double> e(static_cast<size_t>(n_kv)), want(static_cast<size_t>(d), 0.0);
+      double mx = -1e300, sum = 0.0;
+      for (int64_t j = 0; j < n_kv; ++j) {
+        double dot = 0.0;
+        for (int64_t i = 0; i < d; ++i)
+          dot += static_cast<double>(fp16_to_fp32(fp32_to_fp16(q[static_cast<size_t>(i)]))) * fp16_to_fp32(k[static_cast<size_t>(j * d + i)]);
+        e[static_cast<size_t>(j)] = dot * scale + slope * static_cast<double>(j - pos);
+        mx = std::max(mx, e[static_cast<size_t>(j)]);
+      }
+      for (double& x : e) sum += (x = std::exp(x - mx));
+      for (int64_t j = 0; j < n_kv; ++j)
+        for (int64_t i = 0; i < d; ++i)
+          want[static_cast<size_t>(i)] += e[static_cast<size_t>(j)] / sum * fp16_to_fp32(v[static_cast<size_t>(j * d + i)]);
+      for (int64_t i = 0; i < d; ++i) {
+        const size_t u = static_cast<size_t>(i);
+        EXPECT_NEAR(r[u], want[u], 2e-5) << "ref d=" << d << " n_kv=" << n_kv << " i=" << i;
+        EXPECT_NEAR(s[u], r[u], 2e-5) << "isa d=" << d << " n_kv=" << n_kv << " i=" << i;
       }
     }
   }

@@ -10,4 +10,5 @@ BUILD_DIR="${BUILD_DIR:-build}"
 # shellcheck disable=SC2086
 cmake -S . -B "$BUILD_DIR" -G Ninja -DCMAKE_BUILD_TYPE=Release ${BLOOMZ_CMAKE_ARGS:-}
 cmake --build "$BUILD_DIR" -j "$(nproc)"
-ctest --test-dir "$BUILD_DIR" --output-on-failure -j "$(nproc)"
+# shellcheck disable=SC2086
+ctest --test-dir "$BUILD_DIR" --output-on-failure -j "$(nproc)" ${BLOOMZ_CTEST_ARGS:-}

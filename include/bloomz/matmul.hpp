@@ -35,6 +35,17 @@ void matmul(const TensorView& w, const float* x, int64_t n_tok, float* y, Matmul
 //   llama.cpp's F16 vec_dot numerics (activations rounded to fp16, f32 accumulation).
 // - Quantized types need cols to be a multiple of their block size (32 or 256).
 
+// Forward-pass kernels beyond matmul, served by the active ISA's kernel table.
+// Attention of one query (d floats) against one head of an fp16 cache (n_kv rows of d values for
+// K and for V): llama.cpp's F16-cache numerics (q rounded to fp16, f32 accumulation), ALiBi bias
+// slope * (k - pos), softmax with the sum in double; scores: n_kv floats of scratch; out: d floats.
+void attention_f16(const float* q, const uint16_t* k, const uint16_t* v, int64_t n_kv, int64_t d, int64_t pos,
+                   float scale, float slope, float* scores, float* out);
+// x[i] = gelu(x[i] + b[i]) (the fp16-table GELU of ops::gelu).
+void bias_gelu(float* x, const float* b, int64_t n);
+// f32 -> fp16, round to nearest even.
+void to_fp16(const float* x, uint16_t* y, int64_t n);
+
 // Dequantize n elements (a multiple of the block size) of any supported type to f32.
 void dequantize_row(GgmlType type, const std::byte* src, float* dst, int64_t n);
 

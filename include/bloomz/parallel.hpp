@@ -1,32 +1,35 @@
-// The process-wide thread count, and parallel_for: the only place OpenMP is used.
-// Work is split statically, so which thread computes an item never changes its result.
+// The process-wide thread count, and parallel_for over a persistent team of worker threads.
+// Items are handed out one at a time from a shared counter (a thread that is descheduled on a busy
+// machine simply takes fewer items); every item is computed by exactly one thread, so which thread
+// computes an item never changes its result.
 #pragma once
 
 #include <cstdint>
-
-#ifdef _OPENMP
-#include <omp.h>
-#endif
+#include <type_traits>
 
 namespace bloomz {
 
 void set_num_threads(int n);
 int num_threads();
 
-// Calls fn(i) for i in [begin, end), split over the threads in contiguous static chunks.
+namespace detail {
+using ItemFn = void (*)(void* ctx, int64_t i);
+// Runs fn(ctx, i) for i in [begin, end) on the team (the caller takes part). Falls back to a plain
+// loop when called from inside a team item or while another thread is using the team.
+void run_parallel(int64_t begin, int64_t end, ItemFn fn, void* ctx);
+}  // namespace detail
+
+// Calls fn(i) for i in [begin, end), each exactly once, spread over the threads.
 template <typename Fn>
 void parallel_for(int64_t begin, int64_t end, Fn&& fn) {
-#ifdef _OPENMP
-  const int64_t n = end - begin;
-  if (n <= 1 || num_threads() == 1) {
+  if (end - begin <= 1 || num_threads() == 1) {
     for (int64_t i = begin; i < end; ++i) fn(i);
     return;
   }
-#pragma omp parallel for schedule(static) num_threads(num_threads())
-  for (int64_t i = begin; i < end; ++i) fn(i);
-#else
-  for (int64_t i = begin; i < end; ++i) fn(i);
-#endif
+  using F = std::remove_reference_t<Fn>;
+  detail::run_parallel(
+      begin, end, [](void* c, int64_t i) { (*static_cast<F*>(c))(i); },
+      const_cast<void*>(static_cast<const void*>(&fn)));
 }
 
 }  // namespace bloomz

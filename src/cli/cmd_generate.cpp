@@ -14,7 +14,9 @@
 
 #include "bloomz/error.hpp"
 #include "bloomz/generate.hpp"
+#include "bloomz/cpu_features.hpp"
 #include "bloomz/model.hpp"
+#include "bloomz/parallel.hpp"
 #include "bloomz/sampler.hpp"
 #include "bloomz/session.hpp"
 #include "bloomz/tokenizer.hpp"
@@ -324,7 +326,7 @@ int run_generate(GenOptions& opt, const CommonOptions& common) {
   }
   const Tokenizer tok = Tokenizer::from_gguf(model->gguf());
   const double load_ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
-  spdlog::debug("loaded {} in {:.1f} ms", path, load_ms);
+  spdlog::debug("loaded {} in {:.1f} ms; {} threads, {} kernels", path, load_ms, num_threads(), isa_name(active_isa()));
 
   GenerateRequest req;
   req.n_predict = opt.n_predict;

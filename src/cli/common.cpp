@@ -27,7 +27,7 @@ void apply_runtime_options(const CommonOptions& common) {
   }
   set_num_threads(threads);
   const Isa isa = select_isa(common.isa);
-  spdlog::info("{} threads, {} kernels ({})", threads, isa_name(isa), cpu_feature_string());
+  spdlog::debug("{} threads, {} kernels ({})", threads, isa_name(isa), cpu_feature_string());
 }
 
 Command add_unbuilt_command(CLI::App& root, const std::string& name, const std::string& what) {

@@ -4,6 +4,15 @@
 
 namespace bloomz::kernels {
 
+// The AArch64 tables (arm_neon.cpp, arm_neon_dotprod.cpp), declared here only: nothing else calls
+// them directly.
+#if defined(BLOOMZ_HAVE_NEON)
+const KernelTable& table_neon();
+#endif
+#if defined(BLOOMZ_HAVE_NEON_DOT)
+const KernelTable& table_neon_dot();
+#endif
+
 const KernelTable* table_for(Isa isa) {
   switch (isa) {
     case Isa::Ref: return &table_ref();
@@ -15,6 +24,12 @@ const KernelTable* table_for(Isa isa) {
 #endif
 #if defined(BLOOMZ_HAVE_AVX512VNNI)
     case Isa::Avx512Vnni: return &table_avx512vnni();
+#endif
+#if defined(BLOOMZ_HAVE_NEON)
+    case Isa::Neon: return &table_neon();
+#endif
+#if defined(BLOOMZ_HAVE_NEON_DOT)
+    case Isa::NeonDot: return &table_neon_dot();
 #endif
     default: return nullptr;
   }

@@ -37,10 +37,34 @@ struct DotArgs {
 };
 using DotFn = void (*)(const DotArgs&);
 
+// Attention of one query row against one head of an fp16 KV cache, with llama.cpp's F16-cache
+// numerics (the query rounded to fp16, products accumulated in f32):
+//   s_k = dot(fp16(q), K_k) * scale + slope * (k - pos)   for k < n_kv
+//   p = softmax(s) (max subtracted, sum of the exponentials in double)
+//   out = sum_k p_k V_k                                   (k ascending)
+// K and V: n_kv rows of d fp16 values each, rows d apart. scores: n_kv floats of scratch.
+// Every output's float operations depend only on (q, K, V, n_kv), never on the caller's batch.
+struct AttnArgs {
+  const float* q;
+  const uint16_t* k;
+  const uint16_t* v;
+  int64_t n_kv, d, pos;
+  float scale, slope;
+  float* scores;
+  float* out;
+};
+using AttnFn = void (*)(const AttnArgs&);
+
+// x[i] = gelu(x[i] + b[i]) with the fp16-table GELU (see ops::gelu); table: 65536 fp16 entries
+// indexed by fp16(x + b), followed by at least 2 bytes of padding.
+using BiasGeluFn = void (*)(float* x, const float* b, int64_t n, const uint16_t* table);
+
 struct KernelTable {
   const char* name;
   QuantizeFn quantize[kATypeCount];  // F32 entry: plain copy
   DotFn dot[kWTypeCount];
+  AttnFn attn_f16;
+  BiasGeluFn bias_gelu;
 };
 
 const KernelTable& table_ref();

@@ -10,6 +10,7 @@
 #include "bloomz/error.hpp"
 #include "bloomz/parallel.hpp"
 #include "kernels/kernels.hpp"
+#include "ops.hpp"
 
 namespace bloomz {
 
@@ -90,6 +91,30 @@ void matmul(const TensorView& w, const float* x, int64_t n_tok, float* y, Matmul
     throw Error(ErrorKind::Usage, std::string("matmul: ISA ") + std::string(isa_name(isa)) +
                                       " is not runnable here");
   matmul_table(*kt, w, x, n_tok, y, ws);
+}
+
+namespace {
+const kernels::KernelTable& active_table() {
+  const kernels::KernelTable* kt = kernels::table_for(active_isa());
+  return kt ? *kt : kernels::table_ref();
+}
+}  // namespace
+
+void attention_f16(const float* q, const uint16_t* k, const uint16_t* v, int64_t n_kv, int64_t d, int64_t pos,
+                   float scale, float slope, float* scores, float* out) {
+  kernels::AttnFn f = active_table().attn_f16;  // a table without the entry: the reference
+  if (!f) f = kernels::table_ref().attn_f16;
+  f(kernels::AttnArgs{q, k, v, n_kv, d, pos, scale, slope, scores, out});
+}
+
+void bias_gelu(float* x, const float* b, int64_t n) {
+  kernels::BiasGeluFn f = active_table().bias_gelu;
+  if (!f) f = kernels::table_ref().bias_gelu;
+  f(x, b, n, ops::gelu_fp16_table());
+}
+
+void to_fp16(const float* x, uint16_t* y, int64_t n) {
+  active_table().quantize[static_cast<int>(kernels::AType::F16)](x, y, n);
 }
 
 }  // namespace bloomz

@@ -332,12 +332,48 @@ void rect(const DotArgs& p) {
       p.y[t * p.ldy + r] = RowDot(p.w + r * p.w_stride, p.a + t * p.a_stride, p.n);
 }
 
+void attn_f16(const AttnArgs& a) {
+  const int64_t D = a.d;
+  float* sc = a.scores;
+  float max = -INFINITY;
+  for (int64_t k = 0; k < a.n_kv; ++k) {
+    const uint16_t* kr = a.k + k * D;
+    float dot = 0.0f;
+    for (int64_t j = 0; j < D; ++j) dot += h2f(fp32_to_fp16(a.q[j])) * h2f(kr[j]);
+    const float s = dot * a.scale + a.slope * static_cast<float>(k - a.pos);
+    sc[k] = s;
+    max = s > max ? s : max;
+  }
+  double sum = 0.0;
+  for (int64_t k = 0; k < a.n_kv; ++k) {
+    const float e = std::exp(sc[k] - max);
+    sc[k] = e;
+    sum += e;
+  }
+  const float inv = static_cast<float>(1.0 / sum);
+  for (int64_t j = 0; j < D; ++j) a.out[j] = 0.0f;
+  for (int64_t k = 0; k < a.n_kv; ++k) {
+    const float p = sc[k] * inv;
+    const uint16_t* vr = a.v + k * D;
+    for (int64_t j = 0; j < D; ++j) a.out[j] += p * h2f(vr[j]);
+  }
+}
+
+void bias_gelu(float* x, const float* b, int64_t n, const uint16_t* table) {
+  for (int64_t i = 0; i < n; ++i) {
+    const float v = x[i] + b[i];
+    x[i] = v <= -10.0f ? 0.0f : (v >= 10.0f ? v : h2f(table[fp32_to_fp16(v)]));
+  }
+}
+
 const KernelTable kTable = {
     "ref",
     {quantize_f32, quantize_f16, quantize_bf16, quantize_q8_0, quantize_q8_1, quantize_q8_K},
     {rect<dot_f32>, rect<dot_f16>, rect<dot_bf16>, rect<dot_q4_0>, rect<dot_q4_1>, rect<dot_q5_0>,
      rect<dot_q5_1>, rect<dot_q8_0>, rect<dot_q2_K>, rect<dot_q3_K>, rect<dot_q4_K>, rect<dot_q5_K>,
      rect<dot_q6_K>},
+    attn_f16,
+    bias_gelu,
 };
 
 }  // namespace

@@ -767,12 +767,110 @@ void quantize_q8_K(const float* x, void* dst, int64_t n) {
   }
 }
 
+// ---------------------------------------------------------------------------------------------
+// Attention over an fp16 cache. Scores: 8-lane f32 accumulators over the head dimension, four keys
+// in flight (each key's operations are those of a key alone), then a fixed-order horizontal sum.
+// Output: D/8 accumulators, keys in ascending order. Head dims that are not a multiple of 8 (or
+// above 256) take the reference path.
+
+void attn_f16(const AttnArgs& a) {
+  const int64_t D = a.d;
+  if (D % 8 != 0 || D > 256 || D == 0) {
+    table_ref().attn_f16(a);
+    return;
+  }
+  const int64_t nv = D / 8;
+  alignas(32) float q[256];
+  for (int64_t j = 0; j < nv; ++j)
+    _mm256_store_ps(q + 8 * j, _mm256_cvtph_ps(_mm256_cvtps_ph(_mm256_loadu_ps(a.q + 8 * j),
+                                                              _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC)));
+  auto kv8 = [](const uint16_t* p) { return _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p))); };
+  float* sc = a.scores;
+  float max = -INFINITY;
+  int64_t k = 0;
+  for (; k + 4 <= a.n_kv; k += 4) {
+    const uint16_t* kr = a.k + k * D;
+    __m256 acc0 = _mm256_setzero_ps(), acc1 = acc0, acc2 = acc0, acc3 = acc0;
+    for (int64_t j = 0; j < nv; ++j) {
+      const __m256 qv = _mm256_load_ps(q + 8 * j);
+      acc0 = _mm256_fmadd_ps(qv, kv8(kr + 8 * j), acc0);
+      acc1 = _mm256_fmadd_ps(qv, kv8(kr + D + 8 * j), acc1);
+      acc2 = _mm256_fmadd_ps(qv, kv8(kr + 2 * D + 8 * j), acc2);
+      acc3 = _mm256_fmadd_ps(qv, kv8(kr + 3 * D + 8 * j), acc3);
+    }
+    const float d4[4] = {hsum(acc0), hsum(acc1), hsum(acc2), hsum(acc3)};
+    for (int i = 0; i < 4; ++i) {
+      const float s = d4[i] * a.scale + a.slope * static_cast<float>(k + i - a.pos);
+      sc[k + i] = s;
+      max = s > max ? s : max;
+    }
+  }
+  for (; k < a.n_kv; ++k) {
+    const uint16_t* kr = a.k + k * D;
+    __m256 acc = _mm256_setzero_ps();
+    for (int64_t j = 0; j < nv; ++j) acc = _mm256_fmadd_ps(_mm256_load_ps(q + 8 * j), kv8(kr + 8 * j), acc);
+    const float s = hsum(acc) * a.scale + a.slope * static_cast<float>(k - a.pos);
+    sc[k] = s;
+    max = s > max ? s : max;
+  }
+  double sum = 0.0;
+  for (int64_t i = 0; i < a.n_kv; ++i) {
+    const float e = std::exp(sc[i] - max);
+    sc[i] = e;
+    sum += e;
+  }
+  const float inv = static_cast<float>(1.0 / sum);
+  for (int64_t d0 = 0; d0 < nv; d0 += 8) {
+    const int64_t m = nv - d0 < 8 ? nv - d0 : 8;
+    __m256 acc[8];
+    for (int j = 0; j < 8; ++j) acc[j] = _mm256_setzero_ps();
+    const uint16_t* vr = a.v + 8 * d0;
+    if (m == 8) {
+      for (int64_t i = 0; i < a.n_kv; ++i, vr += D) {
+        const __m256 p = _mm256_set1_ps(sc[i] * inv);
+        for (int j = 0; j < 8; ++j) acc[j] = _mm256_fmadd_ps(p, kv8(vr + 8 * j), acc[j]);
+      }
+    } else {
+      for (int64_t i = 0; i < a.n_kv; ++i, vr += D) {
+        const __m256 p = _mm256_set1_ps(sc[i] * inv);
+        for (int64_t j = 0; j < m; ++j) acc[j] = _mm256_fmadd_ps(p, kv8(vr + 8 * j), acc[j]);
+      }
+    }
+    for (int64_t j = 0; j < m; ++j) _mm256_storeu_ps(a.out + 8 * (d0 + j), acc[j]);
+  }
+}
+
+// Bias + fp16-table GELU, 8 at a time: the table entries are gathered as 32-bit words (hence the
+// padding) and their low halves widened with F16C, exactly as the scalar fp16 -> f32.
+void bias_gelu(float* x, const float* b, int64_t n, const uint16_t* table) {
+  int64_t i = 0;
+  const __m256 lo = _mm256_set1_ps(-10.0f), hi = _mm256_set1_ps(10.0f);
+  const __m256i mask16 = _mm256_set1_epi32(0xFFFF);
+  for (; i + 8 <= n; i += 8) {
+    const __m256 v = _mm256_add_ps(_mm256_loadu_ps(x + i), _mm256_loadu_ps(b + i));
+    const __m128i h = _mm256_cvtps_ph(v, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+    const __m256i g = _mm256_and_si256(
+        _mm256_i32gather_epi32(reinterpret_cast<const int*>(table), _mm256_cvtepu16_epi32(h), 2), mask16);
+    const __m256i g16 = _mm256_permute4x64_epi64(_mm256_packus_epi32(g, g), 0x08);
+    __m256 r = _mm256_cvtph_ps(_mm256_castsi256_si128(g16));
+    r = _mm256_blendv_ps(r, v, _mm256_cmp_ps(v, hi, _CMP_GE_OQ));
+    r = _mm256_andnot_ps(_mm256_cmp_ps(v, lo, _CMP_LE_OQ), r);
+    _mm256_storeu_ps(x + i, r);
+  }
+  for (; i < n; ++i) {
+    const float v = x[i] + b[i];
+    x[i] = v <= -10.0f ? 0.0f : (v >= 10.0f ? v : h2f(table[f2h(v)]));
+  }
+}
+
 const KernelTable kTable = {
     "avx2",
     {quantize_f32, quantize_f16, quantize_bf16, quantize_q8_0, quantize_q8_1, quantize_q8_K},
     {rect<KFloat<LoadF32>>, rect<KFloat<LoadF16>>, rect<KFloat<LoadBF16>>, rect<KNib<W4_0>>, rect<KNib<W4_1>>,
      rect<KNib<W5_0>>, rect<KNib<W5_1>>, rect<K32<W8_0>>, rect<KQK<Q2KTraits>>, rect<KQK<Q3KTraits>>,
      rect<KQK<Q4KTraits>>, rect<KQK<Q5KTraits>>, rect<KQK<Q6KTraits>>},
+    attn_f16,
+    bias_gelu,
 };
 
 }  // namespace

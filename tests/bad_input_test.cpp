@@ -1,0 +1,435 @@
+// One test per row of the README table "Bad input and what bloomz does" (docs-draft/hardening.md):
+// each runs the real binary on the bad input and checks the exit status and the one-line message.
+// Hostile files are built in memory (support/gguf_builder.hpp, support/tiny_model.hpp). The fuzz
+// regression inputs in tests/data/fuzz/regressions are replayed here too.
+#include <gtest/gtest.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <filesystem>
+#include <limits>
+#include <nlohmann/json.hpp>
+#include <sstream>
+
+#include "bloomz/error.hpp"
+#include "bloomz/gguf.hpp"
+#include "bloomz/generate.hpp"
+#include "bloomz/model.hpp"
+#include "bloomz/tokenizer.hpp"
+#include "support/gguf_builder.hpp"
+#include "support/test_files.hpp"
+#include "support/tiny_model.hpp"
+
+using namespace bloomz;
+using bloomz::test::GgufBuilder;
+using bloomz::test::TempFile;
+using bloomz::test::TinyBloom;
+using nlohmann::json;
+
+namespace {
+
+struct Result {
+  int status = -1;
+  std::string out, err;
+};
+
+std::string shell_quote(const std::string& s) {
+  std::string q = "'";
+  for (char c : s) {
+    if (c == '\'') q += "'\\''";
+    else q += c;
+  }
+  return q + "'";
+}
+
+// Runs `prefix bloomz args` through sh; stdin is `input` (or /dev/null), stderr captured.
+Result run_bloomz(const std::string& args, const std::string& input = "", const std::string& prefix = "") {
+  const TempFile err({}, "stderr");
+  const TempFile in(std::vector<uint8_t>(input.begin(), input.end()), "stdin");
+  const std::string cmd = prefix + std::string(BLOOMZ_BINARY) + " " + args + " <" + (input.empty() ? "/dev/null" : in.path()) +
+                          " 2>" + err.path();
+  Result r;
+  FILE* p = popen(cmd.c_str(), "r");
+  char buf[4096];
+  size_t n;
+  while ((n = fread(buf, 1, sizeof buf, p)) > 0) r.out.append(buf, n);
+  const int st = pclose(p);
+  r.status = WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+  r.err = bloomz::test::read_text(err.path());
+  return r;
+}
+
+// A model-load failure: exit 1 and exactly one stderr line containing `message`.
+void expect_load_error(const std::vector<uint8_t>& bytes, const std::string& message) {
+  const TempFile f(bytes);
+  const Result r = run_bloomz("-m " + f.path() + " -p x -n 1");
+  EXPECT_EQ(r.status, 1) << r.err;
+  EXPECT_NE(r.err.find(message), std::string::npos) << "stderr: " << r.err;
+  EXPECT_NE(r.err.find(f.path()), std::string::npos) << "the message names the file: " << r.err;
+  EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << r.err;
+  EXPECT_TRUE(r.out.empty());
+}
+
+template <typename T>
+void poke(std::vector<uint8_t>& b, size_t at, T v) {
+  std::memcpy(b.data() + at, &v, sizeof v);
+}
+
+std::string fixture() { return bloomz::test::data_path("models/tiny-odd-q4_0.gguf"); }
+
+// Two F32 tensors "a" and "b" of 8 elements; returns the byte offset of b's offset field.
+std::vector<uint8_t> two_tensors(size_t* b_offset_at) {
+  GgufBuilder g;
+  g.tensor("a", 0, {8}, std::vector<uint8_t>(32));
+  g.tensor("b", 0, {8}, std::vector<uint8_t>(32));
+  // header 24; "a": name 8+1, n_dims 4, ne 8, type 4, offset 8 = 33; "b": name 9, n_dims 4, ne 8, type 4.
+  *b_offset_at = 24 + 33 + 9 + 4 + 8 + 4;
+  return g.build();
+}
+
+}  // namespace
+
+// --- The model file ---
+
+TEST(BadInput, MissingFile) {
+  const Result r = run_bloomz("-m /nonexistent/dir/model.gguf -p x");
+  EXPECT_EQ(r.status, 1);
+  EXPECT_NE(r.err.find("/nonexistent/dir/model.gguf: No such file or directory"), std::string::npos) << r.err;
+}
+
+TEST(BadInput, UnreadableFile) {
+  const TempFile f(TinyBloom{}.build());
+  ASSERT_EQ(chmod(f.path().c_str(), 0), 0);
+  // root reads anything: drop to nobody when we are root (the file's directory is 0700, so open
+  // its permissions too).
+  std::string prefix;
+  if (geteuid() == 0) {
+    if (access("/usr/bin/setpriv", X_OK) != 0) GTEST_SKIP() << "root without setpriv";
+    chmod(std::filesystem::path(f.path()).parent_path().c_str(), 0755);
+    prefix = "setpriv --reuid=65534 --regid=65534 --clear-groups ";
+  }
+  const Result r = run_bloomz("-m " + f.path() + " -p x", "", prefix);
+  EXPECT_EQ(r.status, 1);
+  EXPECT_NE(r.err.find(f.path() + ": Permission denied"), std::string::npos) << r.err;
+}
+
+TEST(BadInput, Directory) {
+  const Result r = run_bloomz("-m /tmp -p x");
+  EXPECT_EQ(r.status, 1);
+  EXPECT_NE(r.err.find("/tmp: is a directory, not a model file"), std::string::npos) << r.err;
+}
+
+TEST(BadInput, FifoOrDeviceDoesNotHang) {
+  char tmpl[] = "/tmp/bloomz-fifo-XXXXXX";
+  const std::string dir = mkdtemp(tmpl);
+  const std::string fifo = dir + "/model.gguf";
+  ASSERT_EQ(mkfifo(fifo.c_str(), 0600), 0);
+  const Result r = run_bloomz("-m " + fifo + " -p x", "", "timeout 20 ");
+  unlink(fifo.c_str());
+  rmdir(dir.c_str());
+  EXPECT_EQ(r.status, 1);  // 124 would be the timeout: opening a FIFO must not wait for a writer
+  EXPECT_NE(r.err.find("not a regular file"), std::string::npos) << r.err;
+  const Result dev = run_bloomz("-m /dev/zero -p x");
+  EXPECT_EQ(dev.status, 1);
+  EXPECT_NE(dev.err.find("/dev/zero: not a regular file"), std::string::npos) << dev.err;
+}
+
+TEST(BadInput, EmptyFile) { expect_load_error({}, "file is empty"); }
+
+TEST(BadInput, WrongMagic) {
+  auto b = TinyBloom{}.build();
+  std::memcpy(b.data(), "GGML", 4);
+  expect_load_error(b, "not a GGUF file (magic 0x4c4d4747");
+  expect_load_error({'h', 'e', 'l', 'l', 'o', '\n'}, "not a GGUF file");
+  expect_load_error({'G', 'G'}, "too small to be GGUF");
+}
+
+TEST(BadInput, GgufVersion1) {
+  auto b = TinyBloom{}.build();
+  poke<uint32_t>(b, 4, 1);
+  expect_load_error(b, "GGUF version 1 is no longer supported");
+  poke<uint32_t>(b, 4, 0x03000000);
+  expect_load_error(b, "big-endian or corrupt");
+}
+
+TEST(BadInput, TruncatedAnywhere) {
+  const auto full = TinyBloom{}.build();
+  const GgufFile g = GgufFile::parse({reinterpret_cast<const std::byte*>(full.data()), full.size()}, "x");
+  // In the header, in the metadata, in the tensor directory, in the data, one byte short.
+  for (size_t cut : {size_t(7), size_t(20), size_t(100), static_cast<size_t>(g.tensors()[0].info_offset + 5),
+                     static_cast<size_t>(g.data_offset() + 3), full.size() / 2, full.size() - 1}) {
+    SCOPED_TRACE(cut);
+    const std::vector<uint8_t> b(full.begin(), full.begin() + static_cast<long>(cut));
+    const TempFile f(b);
+    const Result r = run_bloomz("-m " + f.path() + " -p x -n 1");
+    EXPECT_EQ(r.status, 1);
+    EXPECT_TRUE(r.err.find("(file truncated?)") != std::string::npos || r.err.find("lies outside the file") != std::string::npos ||
+                r.err.find("exceeds the") != std::string::npos || r.err.find("past the end") != std::string::npos ||
+                r.err.find("cannot fit in the") != std::string::npos)
+        << r.err;
+    EXPECT_NE(r.err.find("at byte offset"), std::string::npos) << r.err;
+  }
+}
+
+TEST(BadInput, HugeCountsAndLengths) {
+  const auto good = TinyBloom{}.build();
+  {
+    auto b = good;
+    poke<uint64_t>(b, 8, ~uint64_t(0));  // tensor_count
+    expect_load_error(b, "tensor_count 18446744073709551615 cannot fit");
+  }
+  {
+    auto b = good;
+    poke<uint64_t>(b, 16, uint64_t(1) << 62);  // kv_count
+    expect_load_error(b, "kv_count 4611686018427387904 cannot fit");
+  }
+  {
+    auto b = good;
+    poke<uint64_t>(b, 24, uint64_t(1) << 40);  // the first key's length
+    expect_load_error(b, "string length 1099511627776 exceeds");
+  }
+  {
+    GgufBuilder g;
+    g.kv_i32_array("arr", {1, 2});
+    auto b = g.build();
+    poke<uint64_t>(b, 24 + 11 + 8, uint64_t(1) << 61);  // the array's element count
+    expect_load_error(b, "arr: array of 2305843009213693952 i32 exceeds");
+  }
+  {
+    GgufBuilder g;
+    g.tensor("t", 0, {uint64_t(1) << 40, uint64_t(1) << 40}, std::vector<uint8_t>(4));
+    expect_load_error(g.build(), "tensor t: element count overflows");
+  }
+  {
+    TinyBloom t;
+    t.n_ctx = 4000000000u;
+    expect_load_error(t.build(), "bloom.context_length = 4000000000 is out of range");
+  }
+}
+
+TEST(BadInput, OffsetsPastTheEnd) {
+  size_t at = 0;
+  auto b = two_tensors(&at);
+  poke<uint64_t>(b, at, uint64_t(1) << 50);
+  expect_load_error(b, "tensor b: offset 1125899906842624, expected 32");
+  GgufBuilder g;
+  g.tensor("t", 0, {1024}, std::vector<uint8_t>(16));  // 4096 bytes declared, 16 present
+  expect_load_error(g.build(), "tensor t: data [");
+  expect_load_error(g.build(), "lies outside the file");
+}
+
+TEST(BadInput, OverlappingOrMisalignedTensors) {
+  size_t at = 0;
+  auto b = two_tensors(&at);
+  poke<uint64_t>(b, at, 0);
+  expect_load_error(b, "tensor b: offset 0, expected 32 (tensor data overlaps, has gaps or is out of order)");
+  poke<uint64_t>(b, at, 33);
+  expect_load_error(b, "tensor b: offset 33 is not aligned to 32");
+}
+
+TEST(BadInput, UnknownTensorType) {
+  TinyBloom t;
+  t.extra = [](GgufBuilder& g) { g.tensor("extra.weight", 4, {32}, std::vector<uint8_t>(18)); };
+  expect_load_error(t.build(), "tensor extra.weight: unknown ggml type id 4");
+  GgufBuilder g;
+  g.tensor("t", 1000, {32}, std::vector<uint8_t>(64));
+  expect_load_error(g.build(), "tensor t: unknown ggml type id 1000");
+}
+
+TEST(BadInput, WrongMetadataTypes) {
+  GgufBuilder g;
+  g.kv_string("general.architecture", "bloom");
+  g.kv_u32("bloom.context_length", 64);
+  g.kv_u32("bloom.embedding_length", 32);
+  g.kv_u32("bloom.feed_forward_length", 128);
+  g.kv_i32("bloom.block_count", 1);
+  expect_load_error(g.build(), "key bloom.block_count has type i32, expected u32");
+  GgufBuilder a;
+  a.kv_u32("general.architecture", 7);
+  expect_load_error(a.build(), "key general.architecture has type u32, expected string");
+  GgufBuilder al;
+  al.kv_string("general.alignment", "32");
+  expect_load_error(al.build(), "general.alignment has type string, expected u32");
+}
+
+TEST(BadInput, NonBloomArchitecture) {
+  TinyBloom t;
+  t.arch = "llama";
+  expect_load_error(t.build(), "architecture 'llama' is not supported (bloomz runs 'bloom' models only)");
+}
+
+TEST(BadInput, MissingTokenizerKeys) {
+  TinyBloom t;
+  t.with_tokenizer = false;
+  expect_load_error(t.build(), "required key tokenizer.ggml.tokens is missing");
+  // Tokens present but no tokenizer.ggml.model: the tokenizer refuses the file.
+  TinyBloom m;
+  m.with_tokenizer = false;
+  m.extra = [](GgufBuilder& g) { g.kv_string_array("tokenizer.ggml.tokens", {"a", "b", "c", "d", "e", "f", "g", "h"}); };
+  expect_load_error(m.build(), "tokenizer.ggml.model");
+}
+
+TEST(BadInput, VocabularySizeDiffersFromTokenEmbdRows) {
+  TinyBloom t;
+  t.reshape = [](const std::string& name, std::vector<uint64_t>& ne) {
+    if (name == "token_embd.weight") ne[1] = 9;  // the vocabulary has 8 tokens
+  };
+  expect_load_error(t.build(), "tensor token_embd.weight: expected shape [32, 8], got [32, 9]");
+}
+
+TEST(BadInput, TensorShapesDoNotMatchHyperparameters) {
+  TinyBloom t;
+  t.reshape = [](const std::string& name, std::vector<uint64_t>& ne) {
+    if (name == "blk.0.ffn_up.weight") ne[1] = 64;
+  };
+  expect_load_error(t.build(), "tensor blk.0.ffn_up.weight: expected shape [32, 128], got [32, 64]");
+  TinyBloom v;
+  v.reshape = [](const std::string& name, std::vector<uint64_t>& ne) {
+    if (name == "output_norm.bias") ne = {31};
+  };
+  expect_load_error(v.build(), "tensor output_norm.bias: expected shape [32], got [31]");
+}
+
+// NaN/Inf in the weights are not scanned for at load (that would read every weight); they
+// propagate into the logits, and the decoding loop refuses non-finite logits with one error line
+// instead of sampling garbage.
+TEST(BadInput, NanOrInfInWeights) {
+  for (const float bad : {std::numeric_limits<float>::quiet_NaN(), std::numeric_limits<float>::infinity()}) {
+    SCOPED_TRACE(bad);
+    // A real fixture (whose vocabulary tokenizes any text), with every value of
+    // output_norm.weight (F32) poisoned: every logit becomes non-finite.
+    auto bytes = bloomz::test::read_bytes(bloomz::test::data_path("models/tiny-odd-f32.gguf"));
+    const GgufFile g = GgufFile::parse({reinterpret_cast<const std::byte*>(bytes.data()), bytes.size()}, "x");
+    const GgufTensorInfo* ti = g.find_tensor("output_norm.weight");
+    ASSERT_NE(ti, nullptr);
+    for (int64_t i = 0; i < ti->n_elements; ++i) poke<float>(bytes, ti->file_offset + 4 * static_cast<size_t>(i), bad);
+    const TempFile f(bytes);
+    const Result r = run_bloomz("-m " + f.path() + " -p abc -n 4");
+    EXPECT_EQ(r.status, 1) << r.out;
+    EXPECT_NE(r.err.find("non-finite"), std::string::npos) << r.err;
+    // In --batch-file the fault is the model's, not an item's: the run stops with the same error.
+    const Result batch = run_bloomz("-m " + f.path() + " --batch-file - -n 4", "abc\nxyz\n");
+    EXPECT_EQ(batch.status, 1);
+    EXPECT_NE(batch.err.find("non-finite"), std::string::npos) << batch.err;
+  }
+}
+
+// --- The prompt ---
+
+TEST(BadInput, EmptyPrompt) {
+  const Result r = run_bloomz("-m " + fixture() + " -p ''");
+  EXPECT_EQ(r.status, 1);
+  EXPECT_NE(r.err.find("the prompt is empty"), std::string::npos) << r.err;
+  const Result f = run_bloomz("-m " + fixture() + " -f /dev/null");
+  EXPECT_EQ(f.status, 1);
+  EXPECT_NE(f.err.find("the prompt is empty"), std::string::npos) << f.err;
+}
+
+TEST(BadInput, InvalidUtf8InPrompt) {
+  // Undecodable bytes become U+FFFD (llama.cpp's lenient decode); the JSON text stays valid UTF-8.
+  const Result r = run_bloomz("-m " + fixture() + " -f - -n 2 --json -q", std::string("ab\xff\xc3(\xed\xa0\x80 z", 10));
+  ASSERT_EQ(r.status, 0) << r.err;
+  const json j = json::parse(r.out);
+  const std::string prompt = j["prompt"];  // json::parse has checked that it is valid UTF-8
+  EXPECT_EQ(prompt.rfind("ab\xef\xbf\xbd", 0), 0u) << prompt;
+  EXPECT_NE(prompt.find(" z"), std::string::npos) << prompt;
+  EXPECT_FALSE(j["prompt_tokens"].empty());
+  // A sequence above U+10FFFF is refused, as llama.cpp does.
+  const Result big = run_bloomz("-m " + fixture() + " -f - -n 2", "\xf5\x80\x80\x80");
+  EXPECT_EQ(big.status, 1);
+  EXPECT_NE(big.err.find("above U+10FFFF"), std::string::npos) << big.err;
+}
+
+TEST(BadInput, PromptLongerThanTheContext) {
+  const Result r = run_bloomz("-m " + fixture() + " -p 'one two three four five six' -c 3");
+  EXPECT_EQ(r.status, 1);
+  EXPECT_NE(r.err.find("more than the context of 3 (-c/--ctx-size)"), std::string::npos) << r.err;
+  EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << r.err;
+}
+
+TEST(BadInput, NPredictLargerThanTheContext) {
+  const Result r = run_bloomz("-m " + fixture() + " -p Hello -n 100000 -c 16 --ignore-eos --json -q");
+  ASSERT_EQ(r.status, 0) << r.err;
+  const json j = json::parse(r.out);
+  EXPECT_EQ(j["finish_reason"], "context");
+  EXPECT_EQ(j["prompt_tokens"].size() + j["tokens"].size(), 17u);
+}
+
+// --- The command line ---
+
+TEST(BadInput, ThreadsZeroNegativeHuge) {
+  for (const char* t : {"0", "-1", "-3", "1025", "99999999999", "abc"}) {
+    const Result r = run_bloomz("-m " + fixture() + " -p x -t " + t);
+    EXPECT_EQ(r.status, 2) << t;
+    EXPECT_NE(r.err.find("--threads"), std::string::npos) << r.err;
+  }
+  const Result ok = run_bloomz("-m " + fixture() + " -p x -n 1 -t 1024 -q");
+  EXPECT_EQ(ok.status, 0) << ok.err;
+}
+
+TEST(BadInput, CtxSizeLargerThanTheModels) {
+  // Allowed (BLOOM's ALiBi has no position table); the KV cache is sized for it.
+  const Result r = run_bloomz("-m " + fixture() + " -p Hello -n 2 -c 1024 --json");
+  ASSERT_EQ(r.status, 0) << r.err;
+  EXPECT_NE(r.err.find("exceeds the model's training context of 256"), std::string::npos) << r.err;
+  EXPECT_EQ(json::parse(r.out)["tokens"].size(), 2u);
+  const Result huge = run_bloomz("-m " + fixture() + " -p Hello -c 2000000");
+  EXPECT_EQ(huge.status, 2);
+  EXPECT_NE(huge.err.find("--ctx-size"), std::string::npos) << huge.err;
+  const Result neg = run_bloomz("-m " + fixture() + " -p Hello -c -5");
+  EXPECT_EQ(neg.status, 2);
+}
+
+TEST(BadInput, UnknownFlags) {
+  const Result r = run_bloomz("--frobnicate");
+  EXPECT_EQ(r.status, 2);
+  EXPECT_NE(r.err.find("--frobnicate"), std::string::npos) << r.err;
+  const Result sub = run_bloomz("tokenize --bogus -m " + fixture() + " -p x");
+  EXPECT_EQ(sub.status, 2);
+  EXPECT_NE(sub.err.find("--bogus"), std::string::npos) << sub.err;
+  const Result missing = run_bloomz("-m");
+  EXPECT_EQ(missing.status, 2);
+}
+
+TEST(BadInput, BatchLineThatIsNotJson) {
+  const Result r = run_bloomz("-m " + fixture() + " --batch-file - -n 2 -q", "{\"prompt\": \"Hi\"\n{not json}\nplain prompt\n");
+  EXPECT_EQ(r.status, 1);
+  std::istringstream lines(r.out);
+  std::vector<json> out;
+  std::string line;
+  while (std::getline(lines, line)) out.push_back(json::parse(line));
+  ASSERT_EQ(out.size(), 3u);
+  EXPECT_NE(out[0]["error"].get<std::string>().find("line 1: not valid JSON"), std::string::npos);
+  EXPECT_NE(out[1]["error"].get<std::string>().find("line 2: not valid JSON"), std::string::npos);
+  EXPECT_EQ(out[2]["prompt"], "plain prompt");
+  EXPECT_FALSE(out[2].contains("error"));
+}
+
+// --- Fuzz regressions: every saved input runs cleanly through the code its fuzzer drives ---
+
+TEST(BadInput, FuzzRegressionInputs) {
+  const std::filesystem::path dir = bloomz::test::data_path("fuzz/regressions");
+  if (!std::filesystem::exists(dir)) GTEST_SKIP() << "no regression inputs";
+  for (const auto& e : std::filesystem::recursive_directory_iterator(dir)) {
+    if (!e.is_regular_file()) continue;
+    const std::string target = e.path().parent_path().filename().string();
+    const auto bytes = bloomz::test::read_bytes(e.path().string());
+    SCOPED_TRACE(e.path().string());
+    if (target == "fuzz_gguf" || target == "fuzz_model") {
+      try {
+        const GgufFile g = GgufFile::parse({reinterpret_cast<const std::byte*>(bytes.data()), bytes.size()}, "r.gguf");
+        (void)Tokenizer::from_gguf(g);
+      } catch (const Error&) {
+      }
+      const TempFile f(bytes);
+      try {
+        (void)Model::load(f.path());
+      } catch (const Error&) {
+      }
+    }
+  }
+}
