@@ -48,10 +48,11 @@ echo "arm-test: built in $(( $(date +%s) - start )) s" >&2
 
 # ---- the tests under qemu-aarch64 (CMAKE_CROSSCOMPILING_EMULATOR), default CPU = max. Left out:
 # ModelLoad.InspectJsonMatchesManifest, which runs the aarch64 CLI through the host's /bin/sh (that
-# needs binfmt_misc, which a container may not have).
+# needs binfmt_misc, which a container may not have), and the two timing tests (LoadTime, SamplerPerf):
+# emulation cannot time anything.
 status=0
 timeout --kill-after=30 "$ARM_TEST_TIMEOUT" \
-  ctest --test-dir "$BUILD_DIR" -L 'unit|kernels' -E '^ModelLoad\.InspectJsonMatchesManifest$' \
+  ctest --test-dir "$BUILD_DIR" -L 'unit|kernels' -E '^ModelLoad\.InspectJsonMatchesManifest$|^LoadTime\.|^SamplerPerf\.' \
         --output-on-failure -j "$JOBS" --timeout 900 || status=$?
 
 # ---- a core without the dot product: detection must report neon-dot unrunnable (its tests skip)
