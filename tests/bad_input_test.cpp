@@ -22,6 +22,7 @@
 #include "bloomz/tokenizer.hpp"
 #include "support/gguf_builder.hpp"
 #include "support/test_files.hpp"
+#include "support/run_bloomz.hpp"
 #include "support/tiny_model.hpp"
 
 using namespace bloomz;
@@ -32,36 +33,9 @@ using nlohmann::json;
 
 namespace {
 
-struct Result {
-  int status = -1;
-  std::string out, err;
-};
-
-std::string shell_quote(const std::string& s) {
-  std::string q = "'";
-  for (char c : s) {
-    if (c == '\'') q += "'\\''";
-    else q += c;
-  }
-  return q + "'";
-}
-
-// Runs `prefix bloomz args` through sh; stdin is `input` (or /dev/null), stderr captured.
-Result run_bloomz(const std::string& args, const std::string& input = "", const std::string& prefix = "") {
-  const TempFile err({}, "stderr");
-  const TempFile in(std::vector<uint8_t>(input.begin(), input.end()), "stdin");
-  const std::string cmd = prefix + std::string(BLOOMZ_BINARY) + " " + args + " <" + (input.empty() ? "/dev/null" : in.path()) +
-                          " 2>" + err.path();
-  Result r;
-  FILE* p = popen(cmd.c_str(), "r");
-  char buf[4096];
-  size_t n;
-  while ((n = fread(buf, 1, sizeof buf, p)) > 0) r.out.append(buf, n);
-  const int st = pclose(p);
-  r.status = WIFEXITED(st) ? WEXITSTATUS(st) : -1;
-  r.err = bloomz::test::read_text(err.path());
-  return r;
-}
+using Result = bloomz::test::Outcome;
+using bloomz::test::run_bloomz;
+using bloomz::test::shell_quote;
 
 // A model-load failure: exit 1 and exactly one stderr line containing `message`.
 void expect_load_error(const std::vector<uint8_t>& bytes, const std::string& message) {

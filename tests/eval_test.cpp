@@ -20,6 +20,7 @@
 #include "bloomz/tokenizer.hpp"
 #include "eval.hpp"
 #include "support/npy.hpp"
+#include "support/run_bloomz.hpp"
 #include "support/test_files.hpp"
 
 using namespace bloomz;
@@ -28,10 +29,7 @@ using nlohmann::json;
 
 namespace {
 
-struct Outcome {
-  int status = -1;
-  std::string out, err;
-};
+using bloomz::test::Outcome;
 
 std::string temp_path(const std::string& tag) {
   static int n = 0;
@@ -43,20 +41,7 @@ void write_file(const std::string& path, const std::string& bytes) {
   f << bytes;
 }
 
-Outcome run(const std::string& args) {
-  const std::string err_path = temp_path(".err");
-  const std::string cmd = std::string(BLOOMZ_BINARY) + " " + args + " 2>" + err_path + " </dev/null";
-  Outcome r;
-  FILE* p = popen(cmd.c_str(), "r");
-  char buf[4096];
-  size_t n;
-  while ((n = fread(buf, 1, sizeof buf, p)) > 0) r.out.append(buf, n);
-  const int st = pclose(p);
-  r.status = WIFEXITED(st) ? WEXITSTATUS(st) : -1;
-  r.err = bloomz::test::read_text(err_path);
-  std::filesystem::remove(err_path);
-  return r;
-}
+Outcome run(const std::string& args) { return bloomz::test::run_bloomz(args); }
 
 std::string model_path(const std::string& name) { return data_path("models/" + name + ".gguf"); }
 
