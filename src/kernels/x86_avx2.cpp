@@ -1,7 +1,7 @@
 // The AVX2 + FMA + F16C table. Compiled with exactly -mavx2 -mfma -mf16c; everything here has
 // internal linkage inside bloomz::kernels::avx2 (see style.md 4.4).
 //
-// Dots: each weight row is streamed once per group of up to 4 tokens; every weight block is
+// Dots (small batches): each weight row is streamed once per group of up to 4 tokens; every weight block is
 // unpacked once and multiplied with the group's activation blocks (32-element types: 8 rows x 4
 // tokens per call; K-quants and float types: 1 row x 4 tokens). Per output, the float operations
 // do not depend on the group size or on the neighbouring rows, so results are bit-identical for any
@@ -469,6 +469,9 @@ struct Q6KTraits {
   static float dmin(const Block&) { return 0.0f; }
 };
 
+// Per output the float operations are the reference's (ref.cpp): per superblock the exact integer
+// sums isum and imin, then s = s + (d * isum - dmin * imin) with d = d_w * d_a, dmin = dmin_w * d_a
+// (s = s + d * isum without mins). The tiled prompt kernels (x86_avx2_tiles.inl) do the same.
 template <typename Tr>
 struct KQK {
   template <int NT>
@@ -479,9 +482,8 @@ struct KQK {
     using Block = typename Tr::Block;
     const auto* w = reinterpret_cast<const Block*>(wr);
     const block_q8_K* a[NT];
-    __m256 acc[NT];
-    float summ[NT];
-    for (int t = 0; t < NT; ++t) a[t] = reinterpret_cast<const block_q8_K*>(ar[t]), acc[t] = _mm256_setzero_ps(), summ[t] = 0.0f;
+    float acc[NT];
+    for (int t = 0; t < NT; ++t) a[t] = reinterpret_cast<const block_q8_K*>(ar[t]), acc[t] = 0.0f;
     for (int64_t b = 0; b < n / QK_K; ++b) {
       // stay ~1.5 KB ahead of the row stream (it continues into the next row)
       const char* ahead = reinterpret_cast<const char*>(w + b) + 1536;
@@ -504,14 +506,17 @@ struct KQK {
         __m256i s = isum[t];
         if constexpr (Tr::kOffsetShift >= 0)
           s = _mm256_sub_epi32(s, _mm256_slli_epi32(_mm256_madd_epi16(sc16, bs), Tr::kOffsetShift));
-        acc[t] = _mm256_fmadd_ps(_mm256_set1_ps(dw * a[t][b].d), _mm256_cvtepi32_ps(s), acc[t]);
+        const float d = dw * a[t][b].d;
         if constexpr (Tr::kHasMin) {
+          const float dmin = Tr::dmin(w[b]) * a[t][b].d;
           const int imin = hsum_i32(_mm256_madd_epi16(mins16, bs));
-          summ[t] += Tr::dmin(w[b]) * a[t][b].d * static_cast<float>(imin);
+          acc[t] += d * static_cast<float>(hsum_i32(s)) - dmin * static_cast<float>(imin);
+        } else {
+          acc[t] += d * static_cast<float>(hsum_i32(s));
         }
       }
     }
-    for (int t = 0; t < NT; ++t) out[t] = hsum(acc[t]) - summ[t];
+    for (int t = 0; t < NT; ++t) out[t] = acc[t];
   }
 };
 
@@ -643,6 +648,8 @@ void rect(const DotArgs& p) {
     default: break;
   }
 }
+
+#include "kernels/x86_avx2_tiles.inl"
 
 // ---------------------------------------------------------------------------------------------
 // Activation quantizers: the same bytes as the reference (ties away from zero for Q8_0/Q8_1).
@@ -866,9 +873,12 @@ void bias_gelu(float* x, const float* b, int64_t n, const uint16_t* table) {
 const KernelTable kTable = {
     "avx2",
     {quantize_f32, quantize_f16, quantize_bf16, quantize_q8_0, quantize_q8_1, quantize_q8_K},
-    {rect<KFloat<LoadF32>>, rect<KFloat<LoadF16>>, rect<KFloat<LoadBF16>>, rect<KNib<W4_0>>, rect<KNib<W4_1>>,
-     rect<KNib<W5_0>>, rect<KNib<W5_1>>, rect<K32<W8_0>>, rect<KQK<Q2KTraits>>, rect<KQK<Q3KTraits>>,
-     rect<KQK<Q4KTraits>>, rect<KQK<Q5KTraits>>, rect<KQK<Q6KTraits>>},
+    {rect<KFloat<LoadF32>>, rect<KFloat<LoadF16>>, rect<KFloat<LoadBF16>>,
+     rect_auto<KNib<W4_0>, Tile32<W4_0>>, rect_auto<KNib<W4_1>, Tile32<W4_1>>,
+     rect_auto<KNib<W5_0>, Tile32<W5_0>>, rect_auto<KNib<W5_1>, Tile32<W5_1>>,
+     rect_auto<K32<W8_0>, Tile32<W8_0>>, rect_auto<KQK<Q2KTraits>, TileK<Q2KTraits>>,
+     rect_auto<KQK<Q3KTraits>, TileK<Q3KTraits>>, rect_auto<KQK<Q4KTraits>, TileK<Q4KTraits>>,
+     rect_auto<KQK<Q5KTraits>, TileK<Q5KTraits>>, rect_auto<KQK<Q6KTraits>, TileK<Q6KTraits>>},
     attn_f16,
     bias_gelu,
 };
