@@ -12,6 +12,7 @@
 #include <cstring>
 #include <fmt/format.h>
 #include <limits>
+#include <memory>
 
 #include "bloomz/error.hpp"
 #include "bloomz/parallel.hpp"
@@ -26,6 +27,21 @@ struct Session::Row {
   int32_t token;
 };
 
+// A heap array left uninitialized: the kernel maps its pages on first write, so a KV cache of
+// n_ctx positions costs memory only for the positions actually used (a zero-filled std::vector
+// would touch every page up front: 200 MB per 2048-position 560m session).
+template <typename T>
+struct LazyArray {
+  std::unique_ptr<T[]> p;
+  size_t n = 0;
+  void allocate(size_t count) {
+    p = std::make_unique_for_overwrite<T[]>(count);
+    n = count;
+  }
+  bool empty() const { return n == 0; }
+  T* data() { return p.get(); }
+};
+
 // Activations (sized for the largest batch seen) and the KV cache of a session.
 struct Session::Buffers {
   int64_t n_batch = 0;
@@ -38,8 +54,8 @@ struct Session::Buffers {
   std::vector<float> slopes;  // [n_head]
   // KV cache, head-major so that one head's keys (values) are contiguous:
   // [layer][head][pos][head_dim], fp16 (k16, v16) or f32 (k32, v32).
-  std::vector<uint16_t> k16, v16;
-  std::vector<float> k32, v32;
+  LazyArray<uint16_t> k16, v16;
+  LazyArray<float> k32, v32;
   std::vector<float> scores;          // [n_head][n_ctx]
 
   void reserve_rows(int64_t rows, int64_t n_embd, int64_t n_ff) {
@@ -66,11 +82,11 @@ Session::Session(const Model& model, const SessionOptions& options) : model_(mod
   const size_t E = static_cast<size_t>(c.n_embd);
   const size_t kv = static_cast<size_t>(c.n_layer) * E * static_cast<size_t>(n_ctx_);
   if (options.kv_type == KvType::F16) {
-    b.k16.resize(kv);
-    b.v16.resize(kv);
+    b.k16.allocate(kv);
+    b.v16.allocate(kv);
   } else {
-    b.k32.resize(kv);
-    b.v32.resize(kv);
+    b.k32.allocate(kv);
+    b.v32.allocate(kv);
   }
   b.scores.resize(static_cast<size_t>(c.n_head) * static_cast<size_t>(n_ctx_));
 }
