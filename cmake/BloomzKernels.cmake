@@ -9,6 +9,7 @@ target_sources(bloomz_core PRIVATE
   ${_bk}/kernels/dequant.cpp
   ${_bk}/kernels/matmul.cpp
   ${_bk}/kernels/ref.cpp
+  ${_bk}/kernels/repack.cpp
 )
 # The reference code is the ground truth: no FMA contraction, no fast-math, on every target.
 set_source_files_properties(${_bk}/fp16.cpp ${_bk}/kernels/ref.cpp ${_bk}/kernels/dequant.cpp

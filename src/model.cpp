@@ -9,8 +9,14 @@
 #include <fmt/format.h>
 
 #include <unordered_set>
+#include <algorithm>
+#include <cstdlib>
+#include <sys/mman.h>
 
 #include "bloomz/error.hpp"
+#include "bloomz/parallel.hpp"
+#include "kernels/kernels.hpp"
+#include "kernels/repack.hpp"
 
 namespace bloomz {
 
@@ -125,7 +131,68 @@ std::unique_ptr<const Model> Model::load(const std::string& path, const LoadOpti
     m->tied_output = true;
   }
   b.check_all_used();
+  if (options.repack) m->repack_matrices();
   return m;
+}
+
+void Model::FreeDeleter::operator()(std::byte* p) const { std::free(p); }
+
+// Q4_0 / Q8_0 layer matrices (and an untied head) go to one arena in the x8 layout when the active
+// kernel table can use it. The arena asks for transparent huge pages (fewer faults while filling
+// it, fewer TLB misses while streaming it); the file pages the matrices came from are released, so
+// resident memory does not count them twice.
+void Model::repack_matrices() {
+  const kernels::KernelTable* kt = kernels::table_for(active_isa());
+  if (!kt) return;
+  std::vector<TensorView*> targets;
+  auto consider = [&](TensorView& v) {
+    kernels::WType wt{};
+    if (v.x8 || !kernels::wtype_of(v.type, wt) || !kt->dot_x8[static_cast<int>(wt)]) return;
+    if (!kernels::x8_supported(v.type, v.cols, v.rows, v.row_bytes)) return;
+    targets.push_back(&v);
+  };
+  for (LayerWeights& l : layers) {
+    for (TensorView* t : {&l.attn_qkv, &l.attn_output, &l.ffn_up, &l.ffn_down}) consider(*t);
+  }
+  if (!tied_output) consider(output);
+  if (targets.empty()) return;
+
+  constexpr size_t kHuge = size_t{2} << 20;
+  std::vector<size_t> offsets;
+  size_t total = 0;
+  for (const TensorView* t : targets) {
+    offsets.push_back(total);
+    total += (static_cast<size_t>(t->rows * t->row_bytes) + 63) / 64 * 64;
+  }
+  const size_t alloc = (total + kHuge - 1) / kHuge * kHuge;
+  auto* arena = static_cast<std::byte*>(std::aligned_alloc(kHuge, alloc));
+  if (!arena) throw Error(ErrorKind::Runtime, fmt::format("{}: out of memory repacking {} bytes of weights", file_.path(), total));
+  repacked_.reset(arena);
+#if defined(MADV_HUGEPAGE)
+  ::madvise(arena, alloc, MADV_HUGEPAGE);
+#endif
+  // Work items: 8-row groups of every target, in order.
+  std::vector<int64_t> first_group;
+  int64_t n_groups = 0;
+  for (const TensorView* t : targets) {
+    first_group.push_back(n_groups);
+    n_groups += t->rows / 8;
+  }
+  parallel_for(0, n_groups, [&](int64_t g) {
+    const size_t i = static_cast<size_t>(std::upper_bound(first_group.begin(), first_group.end(), g) - first_group.begin()) - 1;
+    const TensorView& t = *targets[i];
+    const int64_t local = g - first_group[i];
+    const int64_t group_bytes = 8 * t.row_bytes;
+    kernels::repack_x8(t.type, t.data + local * group_bytes, t.row_bytes, arena + offsets[i] + local * group_bytes);
+  });
+  for (size_t i = 0; i < targets.size(); ++i) {
+    TensorView& t = *targets[i];
+    const size_t bytes = static_cast<size_t>(t.rows * t.row_bytes);
+    file_.release(static_cast<size_t>(t.data - file_.data()), bytes);
+    t.data = arena + offsets[i];
+    t.x8 = true;
+  }
+  repacked_bytes_ = static_cast<int64_t>(total);
 }
 
 int64_t Model::weight_bytes_per_token() const {

@@ -51,6 +51,18 @@ TEST(Cli, GreedyJsonReproducesLlamaCppIds) {
   }
 }
 
+TEST(Cli, NoRepackGivesTheSameTokens) {
+  // small256-q8_0's layer matrices are repacked to x8 by default; --no-repack keeps the file layout.
+  const json g = fixture_generations("small256-q8_0")[0];
+  const std::string base = "-m " + model("small256-q8_0") + " -p " + quote(g["text"]) + " --no-escape -n 16 --ignore-eos -t 2";
+  const Outcome packed = run(base + " --log-level debug");
+  const Outcome plain = run(base + " --no-repack --log-level debug");
+  ASSERT_EQ(packed.status, 0) << packed.err;
+  ASSERT_EQ(plain.status, 0) << plain.err;
+  EXPECT_EQ(packed.out, plain.out);
+  EXPECT_NE(plain.err.find("(0.0 MiB of weights repacked to x8)"), std::string::npos) << plain.err;
+}
+
 TEST(Cli, StdoutIsExactlyTheAnswer) {
   const auto gens = fixture_generations("small256-f32");
   const json& g = gens[1];

@@ -227,6 +227,21 @@ TEST(Forward, ThreadCountDoesNotChangeABit) {
   EXPECT_EQ(one_single, three);
 }
 
+TEST(Forward, RepackedWeightsChangeNoBit) {
+  // Q4_0 / Q8_0 layer matrices are repacked to x8 at load (when the active kernels have x8 dots);
+  // the logits must be exactly those of the file's own layout, untied head included.
+  for (const char* name : {"small256-q4_0", "small256-q8_0", "small256-untied-q4_0", "tiny-odd-q4_0"}) {
+    const std::string path = bloomz::test::data_path(std::string("models/") + name + ".gguf");
+    auto packed = Model::load(path);
+    auto plain = Model::load(path, {.repack = false});
+    EXPECT_EQ(plain->repacked_bytes(), 0);
+    if (active_isa() == Isa::Avx2 && std::string(name) != "tiny-odd-q4_0") EXPECT_GT(packed->repacked_bytes(), 0) << name;
+    const auto tokens = prompt_tokens(name, 3);
+    EXPECT_EQ(logits_all(*packed, tokens, KvType::F16, false), logits_all(*plain, tokens, KvType::F16, false)) << name;
+    EXPECT_EQ(logits_all(*packed, tokens, KvType::F16, true), logits_all(*plain, tokens, KvType::F16, true)) << name;
+  }
+}
+
 TEST(Forward, F16CacheStaysWithinNoiseFloor) {
   // fixtures/README.md: llama.cpp's own F16-KV vs F32-KV difference is 0.007-0.014 max for
   // f32/f16 files; allow the suggested F16-KV tolerance.

@@ -14,6 +14,7 @@
 #include "bloomz/matmul.hpp"
 #include "bloomz/parallel.hpp"
 #include "kernels/kernels.hpp"
+#include "kernels/repack.hpp"
 
 namespace {
 
@@ -144,6 +145,63 @@ TEST_P(MatmulDeterminism, MatchesRowDotOfDequantizedWeightsLoosely) {
 }
 
 INSTANTIATE_TEST_SUITE_P(AllTypes, MatmulDeterminism, ::testing::ValuesIn(kTypes),
+                         [](const ::testing::TestParamInfo<GgmlType>& p) {
+                           std::string s(type_name(p.param));
+                           for (char& c : s) if (c == '_') c = 'x';
+                           return s;
+                         });
+
+// The x8 layout (kernels/repack.hpp): repacking round-trips, and a matmul over the repacked
+// matrix gives exactly the bits of the plain one, on every ISA (native x8 kernels or the unpacking
+// fallback), for any T and thread count.
+class MatmulX8 : public ::testing::TestWithParam<GgmlType> {};
+
+TEST_P(MatmulX8, RepackRoundTripsAndMatmulIsBitIdentical) {
+  const GgmlType t = GetParam();
+  std::mt19937 rng(static_cast<unsigned>(t) + 900);
+  const int64_t rows = 72, cols = 1024 + 96, T = 67;
+  const Matrix m = random_matrix(t, rows, cols, rng);
+  ASSERT_TRUE(kernels::x8_supported(t, cols, rows, m.view.row_bytes));
+  EXPECT_FALSE(kernels::x8_supported(t, cols, rows - 4, m.view.row_bytes)) << "rows must be a multiple of 8";
+  EXPECT_FALSE(kernels::x8_supported(t, cols, rows, m.view.row_bytes + 2)) << "padded rows are not repacked";
+  EXPECT_FALSE(kernels::x8_supported(GgmlType::Q6_K, 256, 8, 210));
+
+  std::vector<std::byte> x8(m.bytes.size()), back(m.bytes.size());
+  const int64_t group = 8 * m.view.row_bytes;
+  for (int64_t g = 0; g < rows / 8; ++g) {
+    kernels::repack_x8(t, m.bytes.data() + g * group, m.view.row_bytes, x8.data() + g * group);
+    kernels::unpack_x8(t, x8.data() + g * group, m.view.row_bytes, back.data() + g * group);
+  }
+  ASSERT_EQ(std::memcmp(back.data(), m.bytes.data(), back.size()), 0);
+  ASSERT_NE(std::memcmp(x8.data(), m.bytes.data(), x8.size()), 0);
+  // Spot-check the documented layout: block 1 of row 3 (scale, then quant word j at 16 + 32 j + 4 r).
+  const int64_t bb = t == GgmlType::Q4_0 ? 18 : 34;
+  const std::byte* plain = m.bytes.data() + 3 * m.view.row_bytes + bb;
+  const std::byte* blk = x8.data() + 8 * bb;
+  EXPECT_EQ(std::memcmp(blk + 2 * 3, plain, 2), 0);
+  for (int64_t j = 0; j < (bb - 2) / 4; ++j) EXPECT_EQ(std::memcmp(blk + 16 + 32 * j + 4 * 3, plain + 2 + 4 * j, 4), 0);
+
+  TensorView v = m.view;
+  v.data = x8.data();
+  v.x8 = true;
+  const std::vector<float> x = random_acts(T, cols, rng);
+  for (Isa isa : usable_isas()) {
+    MatmulWorkspace ws;
+    for (int64_t n : {int64_t{1}, int64_t{3}, int64_t{4}, T}) {
+      set_num_threads(1);
+      std::vector<float> want(static_cast<size_t>(n * rows)), got(want.size(), NAN);
+      matmul(m.view, x.data(), n, want.data(), ws, isa);
+      for (int th : {1, 2, 3}) {
+        set_num_threads(th);
+        matmul(v, x.data(), n, got.data(), ws, isa);
+        ASSERT_TRUE(same_bits(got.data(), want.data(), got.size())) << isa_name(isa) << " T " << n << " threads " << th;
+      }
+    }
+  }
+  set_num_threads(1);
+}
+
+INSTANTIATE_TEST_SUITE_P(X8Types, MatmulX8, ::testing::Values(GgmlType::Q4_0, GgmlType::Q8_0),
                          [](const ::testing::TestParamInfo<GgmlType>& p) {
                            std::string s(type_name(p.param));
                            for (char& c : s) if (c == '_') c = 'x';

@@ -34,6 +34,9 @@ struct LayerWeights {
 struct LoadOptions {
   bool use_mmap = true;
   bool lock = false;
+  // Store Q4_0 / Q8_0 layer matrices in the x8 layout (src/kernels/repack.hpp) when the active
+  // kernel table has dots for it; the file pages they came from are then released.
+  bool repack = true;
 };
 
 // One entry of the tensor manifest, as bound (for inspect and tests).
@@ -63,10 +66,15 @@ class Model {
   // Bytes of weights one decoded token reads (every matrix once; the embedding row is tiny).
   int64_t weight_bytes_per_token() const;
   int64_t n_params() const;  // every tensor in the file, as llama.cpp counts
+  int64_t repacked_bytes() const { return repacked_bytes_; }
 
  private:
   Model() = default;
+  void repack_matrices();
+  struct FreeDeleter { void operator()(std::byte* p) const; };
   MappedFile file_;
+  std::unique_ptr<std::byte, FreeDeleter> repacked_;  // owns the x8 copies of repacked matrices
+  int64_t repacked_bytes_ = 0;
   GgufFile gguf_;
   BloomConfig config_;
 };

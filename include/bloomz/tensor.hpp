@@ -15,6 +15,9 @@ struct TensorView {
   int64_t rows = 0;
   int64_t row_bytes = 0;
   const std::byte* data = nullptr;
+  // Stored in the x8 layout (src/kernels/repack.hpp: 8 rows interleaved block by block, same
+  // bytes): only matmul reads such a matrix; row() is meaningless for it.
+  bool x8 = false;
 
   const std::byte* row(int64_t r) const { return data + r * row_bytes; }
   bool empty() const { return data == nullptr; }

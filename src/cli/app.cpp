@@ -19,6 +19,8 @@ Command build_app(CLI::App& app, CommonOptions& common, std::vector<Command>& co
   app.add_option("--log-level", common.log_level, "Log level: trace|debug|info|warn|error|off")
       ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error", "off"}));
   app.add_flag("-q,--quiet", common.quiet, "Only errors on stderr");
+  app.add_flag("--no-repack", common.no_repack,
+               "Keep Q4_0/Q8_0 weights in the file's layout (no x8 repacking at load; slower, same output)");
 
   Command generate = add_generate_options(app, common);
   commands.push_back(add_inspect_command(app, common));

@@ -317,7 +317,7 @@ int run_generate(GenOptions& opt, const CommonOptions& common) {
   const auto t0 = std::chrono::steady_clock::now();
   std::unique_ptr<const Model> model;
   try {
-    model = Model::load(path, {.use_mmap = !opt.no_mmap, .lock = opt.mlock});
+    model = Model::load(path, {.use_mmap = !opt.no_mmap, .lock = opt.mlock, .repack = !common.no_repack});
   } catch (const Error& e) {
     if (e.kind() == ErrorKind::Io && common.model.empty()) {
       throw Error(ErrorKind::Io, fmt::format("{} (no model found: download one with tools/download-model.sh, or pass -m MODEL)", e.what()));
@@ -326,7 +326,8 @@ int run_generate(GenOptions& opt, const CommonOptions& common) {
   }
   const Tokenizer tok = Tokenizer::from_gguf(model->gguf());
   const double load_ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
-  spdlog::debug("loaded {} in {:.1f} ms; {} threads, {} kernels", path, load_ms, num_threads(), isa_name(active_isa()));
+  spdlog::debug("loaded {} in {:.1f} ms ({:.1f} MiB of weights repacked to x8); {} threads, {} kernels", path, load_ms,
+                static_cast<double>(model->repacked_bytes()) / (1 << 20), num_threads(), isa_name(active_isa()));
 
   GenerateRequest req;
   req.n_predict = opt.n_predict;

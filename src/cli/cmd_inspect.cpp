@@ -35,7 +35,7 @@ int run_inspect(const InspectOptions& opt, const CommonOptions& common) {
   CommonOptions with_model = common;
   if (!opt.model.empty()) with_model.model = opt.model;
   const std::string path = resolve_model_path(with_model);
-  auto model = Model::load(path);
+  auto model = Model::load(path, {.repack = false});
   const GgufFile& g = model->gguf();
   const BloomConfig& c = model->config();
 

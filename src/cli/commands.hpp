@@ -7,6 +7,8 @@
 #include <functional>
 #include <string>
 
+#include "bloomz/model.hpp"
+
 namespace bloomz::cli {
 
 // Options every command accepts (-m, -t, --isa, logging).
@@ -16,6 +18,7 @@ struct CommonOptions {
   std::string isa = "auto";
   std::string log_level = "info";
   bool quiet = false;
+  bool no_repack = false;   // --no-repack
 };
 
 struct Command {
@@ -25,6 +28,8 @@ struct Command {
 
 // The model path to use: -m, else $BLOOMZ_MODEL, else models/bloomz-560m.Q4_K_M.gguf.
 std::string resolve_model_path(const CommonOptions& common);
+// Model::load options from the common flags (--no-repack).
+LoadOptions load_options(const CommonOptions& common);
 // Apply -t and --isa (throws Error(Usage) for a value this machine cannot honour).
 void apply_runtime_options(const CommonOptions& common);
 

@@ -17,6 +17,12 @@ std::string resolve_model_path(const CommonOptions& common) {
   return "models/bloomz-560m.Q4_K_M.gguf";
 }
 
+LoadOptions load_options(const CommonOptions& common) {
+  LoadOptions o;
+  o.repack = !common.no_repack;
+  return o;
+}
+
 void apply_runtime_options(const CommonOptions& common) {
   int threads = common.threads;
   if (threads <= 0) {

@@ -550,6 +550,7 @@ const KernelTable kTable = {
      rect<KQK<Q3K>, QK_K>, rect<KQK<Q4K>, QK_K>, rect<KQK<Q5K>, QK_K>, rect<KQK<Q6K>, QK_K>},
     attn_f16,
     bias_gelu,
+    {},  // no x8 kernels: matmul unpacks x8 groups for this table
 };
 
 }  // namespace

@@ -65,6 +65,10 @@ struct KernelTable {
   DotFn dot[kWTypeCount];
   AttnFn attn_f16;
   BiasGeluFn bias_gelu;
+  // Dots over weights in the x8 layout (repack.hpp); nullptr where the table has none. DotArgs as
+  // for dot, except: w = the matrix's first 8-row group, w_stride = bytes per 8-row group, and r0,
+  // r1 multiples of 8. Per output, bit-identical to dot on the plain rows.
+  DotFn dot_x8[kWTypeCount];
 };
 
 const KernelTable& table_ref();

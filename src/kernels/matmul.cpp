@@ -5,11 +5,13 @@
 #include <algorithm>
 #include <cstdlib>
 #include <string>
+#include <vector>
 
 #include "bloomz/cpu_features.hpp"
 #include "bloomz/error.hpp"
 #include "bloomz/parallel.hpp"
 #include "kernels/kernels.hpp"
+#include "kernels/repack.hpp"
 #include "ops.hpp"
 
 namespace bloomz {
@@ -57,9 +59,55 @@ void matmul_table(const kernels::KernelTable& kt, const TensorView& w, const flo
     parallel_for(0, n_tok, [&](int64_t t) { q(x + t * n, buf + t * a_row, n); });
     a = buf;
   }
-  const DotFn dot = kt.dot[static_cast<int>(wt)];
-  const int64_t rows_per_item = n_tok < 4 ? kRowsPerItemDecode : kRowsPerItemBatch;
+  const int64_t rows_per_item = n_tok < 4 ? kRowsPerItemDecode : kRowsPerItemBatch;  // multiples of 8
   const int64_t n_items = (w.rows + rows_per_item - 1) / rows_per_item;
+  if (w.x8) {
+    if (!kernels::x8_supported(w.type, w.cols, w.rows, w.row_bytes))
+      throw Error(ErrorKind::Runtime, "matmul: an x8 matrix of an unsupported type or shape");
+    if (const DotFn dot_x8 = kt.dot_x8[static_cast<int>(wt)]) {
+      parallel_for(0, n_items, [&](int64_t i) {
+        DotArgs p{};
+        p.w = w.data;
+        p.w_stride = 8 * w.row_bytes;
+        p.r0 = i * rows_per_item;
+        p.r1 = std::min(w.rows, p.r0 + rows_per_item);
+        p.a_stride = a_row;
+        p.ldy = w.rows;
+        p.n = n;
+        for (int64_t t0 = 0; t0 < n_tok; t0 += kTokensPerChunk) {
+          p.a = a + t0 * a_row;
+          p.n_tok = std::min(kTokensPerChunk, n_tok - t0);
+          p.y = y + t0 * w.rows;
+          dot_x8(p);
+        }
+      });
+      return;
+    }
+    // A table without x8 kernels: unpack each 8-row group into plain rows, then its usual dot.
+    const DotFn dot = kt.dot[static_cast<int>(wt)];
+    const int64_t groups = w.rows / 8;
+    parallel_for(0, groups, [&](int64_t g) {
+      static thread_local std::vector<std::byte> plain;
+      plain.resize(static_cast<size_t>(8 * w.row_bytes));
+      kernels::unpack_x8(w.type, w.data + g * 8 * w.row_bytes, w.row_bytes, plain.data());
+      DotArgs p{};
+      p.w = plain.data();
+      p.w_stride = w.row_bytes;
+      p.r0 = 0;
+      p.r1 = 8;
+      p.a_stride = a_row;
+      p.ldy = w.rows;
+      p.n = n;
+      for (int64_t t0 = 0; t0 < n_tok; t0 += kTokensPerChunk) {
+        p.a = a + t0 * a_row;
+        p.n_tok = std::min(kTokensPerChunk, n_tok - t0);
+        p.y = y + t0 * w.rows + g * 8;
+        dot(p);
+      }
+    });
+    return;
+  }
+  const DotFn dot = kt.dot[static_cast<int>(wt)];
   parallel_for(0, n_items, [&](int64_t i) {
     DotArgs p{};
     p.w = w.data;

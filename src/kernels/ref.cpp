@@ -374,6 +374,7 @@ const KernelTable kTable = {
      rect<dot_q6_K>},
     attn_f16,
     bias_gelu,
+    {},  // no x8 kernels: matmul unpacks x8 groups for this table
 };
 
 }  // namespace

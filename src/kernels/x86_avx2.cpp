@@ -650,6 +650,7 @@ void rect(const DotArgs& p) {
 }
 
 #include "kernels/x86_avx2_tiles.inl"
+#include "kernels/x86_avx2_x8.inl"
 
 // ---------------------------------------------------------------------------------------------
 // Activation quantizers: the same bytes as the reference (ties away from zero for Q8_0/Q8_1).
@@ -881,6 +882,8 @@ const KernelTable kTable = {
      rect_auto<KQK<Q5KTraits>, TileK<Q5KTraits>>, rect_auto<KQK<Q6KTraits>, TileK<Q6KTraits>>},
     attn_f16,
     bias_gelu,
+    {nullptr, nullptr, nullptr, rect_x8<X8Q4_0>, nullptr, nullptr, nullptr, rect_x8<X8Q8_0>, nullptr, nullptr, nullptr,
+     nullptr, nullptr},
 };
 
 }  // namespace

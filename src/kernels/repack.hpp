@@ -1,0 +1,30 @@
+// The "x8" weight layout: 8 consecutive rows of a Q4_0 or Q8_0 matrix interleaved block by block,
+// so that a SIMD kernel reads one sequential stream per 8 rows and finds, in each 32-byte vector,
+// the same 4 elements of all 8 rows (lane r = row r). Same bytes as the plain rows, rearranged:
+//
+//   per 8-row group, per block b (in row order of blocks):
+//     d[8]                 the 8 rows' fp16 scales, row 0 first
+//     Q4_0: 4 x 32 bytes   vector j, bytes 4r..4r+3 = qs[4j..4j+3] of row r
+//                          (low nibbles: elements 4j..4j+3; high nibbles: elements 16+4j..16+4j+3)
+//     Q8_0: 8 x 32 bytes   vector j, bytes 4r..4r+3 = qs[4j..4j+3] of row r (elements 4j..4j+3)
+//
+// Model::load repacks layer matrices into it when the active kernel table has a dot kernel for the
+// layout; any other table still works on such a matrix through unpack_x8 (matmul.cpp).
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+
+#include "bloomz/ggml_types.hpp"
+
+namespace bloomz::kernels {
+
+// Whether a matrix of this type, shape and row stride can be stored x8.
+bool x8_supported(GgmlType type, int64_t cols, int64_t rows, int64_t row_bytes);
+
+// One 8-row group: src = 8 plain rows of row_bytes each; dst = 8 * row_bytes bytes.
+void repack_x8(GgmlType type, const std::byte* src, int64_t row_bytes, std::byte* dst);
+// The inverse: one x8 group back to 8 plain rows.
+void unpack_x8(GgmlType type, const std::byte* src, int64_t row_bytes, std::byte* dst);
+
+}  // namespace bloomz::kernels

@@ -1,0 +1,95 @@
+// Dots over x8 weights (repack.hpp; included by x86_avx2.cpp inside its anonymous namespace).
+//
+// Every 32-byte vector of an x8 block already holds 4 elements of each of 8 rows in the lanes the
+// tile kernels use (x86_avx2_tiles.inl), so a block unpacks with a few ANDs and shifts (Q4_0) or
+// not at all (Q8_0), for any number of tokens, from one sequential stream per 8 rows. The integer
+// block sums and the float sequence per output are those of KNib / K32 on the plain rows.
+
+struct X8Q4_0 {
+  using W = W4_0;
+  static constexpr int64_t kBlockBytes = 8 * static_cast<int64_t>(sizeof(block_q4_0));
+  template <int NT>
+  static void run(const std::byte* group, const typename Tile32<W>::Acts* acts, int64_t nb, __m256* out) {
+    __m256 acc[NT];
+    for (int t = 0; t < NT; ++t) acc[t] = _mm256_setzero_ps();
+    const __m256i m4 = _mm256_set1_epi8(0x0F), ones = _mm256_set1_epi16(1);
+    for (int64_t b = 0; b < nb; ++b) {
+      const std::byte* blk = group + b * kBlockBytes;
+      _mm_prefetch(reinterpret_cast<const char*>(blk) + 1024, _MM_HINT_T0);
+      _mm_prefetch(reinterpret_cast<const char*>(blk) + 1024 + 64, _MM_HINT_T0);
+      _mm_prefetch(reinterpret_cast<const char*>(blk) + 1024 + 128, _MM_HINT_T0);
+      const __m256 dw = _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(blk)));
+      __m256i c[8];
+      for (int j = 0; j < 4; ++j) {
+        const __m256i v = loadu(blk + 16 + 32 * j);
+        c[j] = _mm256_and_si256(v, m4);
+        c[j + 4] = _mm256_and_si256(_mm256_srli_epi16(v, 4), m4);
+      }
+      for (int t = 0; t < NT; ++t) {
+        const int8_t* q = acts[t].a[b].qs;
+        __m256i s16 = _mm256_maddubs_epi16(c[0], bcast32(q));
+#pragma GCC unroll 8
+        for (int j = 1; j < 8; ++j) s16 = _mm256_add_epi16(s16, _mm256_maddubs_epi16(c[j], bcast32(q + 4 * j)));
+        const __m256i isum = _mm256_sub_epi32(_mm256_madd_epi16(s16, ones), _mm256_set1_epi32(acts[t].off[b]));
+        acc[t] = _mm256_fmadd_ps(_mm256_mul_ps(dw, _mm256_broadcast_ss(acts[t].d + b)), _mm256_cvtepi32_ps(isum), acc[t]);
+      }
+    }
+    for (int t = 0; t < NT; ++t) out[t] = acc[t];
+  }
+};
+
+struct X8Q8_0 {
+  using W = W8_0;
+  static constexpr int64_t kBlockBytes = 8 * static_cast<int64_t>(sizeof(block_q8_0));
+  template <int NT>
+  static void run(const std::byte* group, const typename Tile32<W>::Acts* acts, int64_t nb, __m256* out) {
+    __m256 acc[NT];
+    for (int t = 0; t < NT; ++t) acc[t] = _mm256_setzero_ps();
+    const __m256i ones = _mm256_set1_epi16(1);
+    for (int64_t b = 0; b < nb; ++b) {
+      const std::byte* blk = group + b * kBlockBytes;
+      for (int i = 0; i < 5; ++i) _mm_prefetch(reinterpret_cast<const char*>(blk) + 1536 + 64 * i, _MM_HINT_T0);
+      const __m256 dw = _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(blk)));
+      const std::byte* qs = blk + 16;
+      __m256i u[8];
+      for (int j = 0; j < 8; ++j) u[j] = _mm256_abs_epi8(loadu(qs + 32 * j));
+      for (int t = 0; t < NT; ++t) {
+        const int8_t* q = acts[t].a[b].qs;
+        __m256i isum = _mm256_setzero_si256();
+#pragma GCC unroll 8
+        for (int j = 0; j < 8; ++j) {
+          const __m256i x = _mm256_sign_epi8(bcast32(q + 4 * j), loadu(qs + 32 * j));
+          isum = _mm256_add_epi32(isum, _mm256_madd_epi16(_mm256_maddubs_epi16(u[j], x), ones));
+        }
+        acc[t] = _mm256_fmadd_ps(_mm256_mul_ps(dw, _mm256_broadcast_ss(acts[t].d + b)), _mm256_cvtepi32_ps(isum), acc[t]);
+      }
+    }
+    for (int t = 0; t < NT; ++t) out[t] = acc[t];
+  }
+};
+
+// The x8 rectangle: 8-row groups from r0 to r1, tokens in groups of 4 (then 3/2/1) per 8 rows.
+template <typename X>
+void rect_x8(const DotArgs& p) {
+  using TK = Tile32<typename X::W>;
+  static thread_local Scratch act_buf, act_list;
+  auto* acts = act_list.get<typename TK::Acts>(static_cast<size_t>(p.n_tok));
+  TK::prepare(p, act_buf, acts);
+  const int64_t nb = p.n / 32;
+  for (int64_t r = p.r0; r < p.r1; r += 8) {
+    const std::byte* group = p.w + (r / 8) * p.w_stride;
+    for (int64_t t0 = 0; t0 < p.n_tok;) {
+      __m256 out[4];
+      const int64_t left = p.n_tok - t0;
+      const int nt = left >= 4 ? 4 : static_cast<int>(left);
+      switch (nt) {
+        case 4: X::template run<4>(group, acts + t0, nb, out); break;
+        case 3: X::template run<3>(group, acts + t0, nb, out); break;
+        case 2: X::template run<2>(group, acts + t0, nb, out); break;
+        default: X::template run<1>(group, acts + t0, nb, out); break;
+      }
+      for (int t = 0; t < nt; ++t) _mm256_storeu_ps(p.y + (t0 + t) * p.ldy + r, out[t]);
+      t0 += nt;
+    }
+  }
+}
