@@ -500,20 +500,21 @@ struct KQK {
         for (int t = 0; t < NT; ++t)
           isum[t] = _mm256_add_epi32(isum[t], _mm256_madd_epi16(dot_u8_16(u, loadu(a[t][b].qs + 32 * k)), scv));
       }
-      const float dw = Tr::d(w[b]);
+      // lanes 0, 1: the weight's d and dmin (times d_a below)
+      const __m128 dw = _mm_setr_ps(Tr::d(w[b]), Tr::dmin(w[b]), 0.0f, 0.0f);
       for (int t = 0; t < NT; ++t) {
         const __m256i bs = loadu(a[t][b].bsums);
         __m256i s = isum[t];
         if constexpr (Tr::kOffsetShift >= 0)
           s = _mm256_sub_epi32(s, _mm256_slli_epi32(_mm256_madd_epi16(sc16, bs), Tr::kOffsetShift));
-        const float d = dw * a[t][b].d;
-        if constexpr (Tr::kHasMin) {
-          const float dmin = Tr::dmin(w[b]) * a[t][b].d;
-          const int imin = hsum_i32(_mm256_madd_epi16(mins16, bs));
-          acc[t] += d * static_cast<float>(hsum_i32(s)) - dmin * static_cast<float>(imin);
-        } else {
-          acc[t] += d * static_cast<float>(hsum_i32(s));
-        }
+        const __m256i m = Tr::kHasMin ? _mm256_madd_epi16(mins16, bs) : _mm256_setzero_si256();
+        // both exact sums at once: lane 0 = sum of s, lane 1 = sum of m
+        const __m256i h = _mm256_hadd_epi32(s, m);  // s01 s23 m01 m23 | s45 s67 m45 m67
+        __m128i h2 = _mm_add_epi32(_mm256_castsi256_si128(h), _mm256_extracti128_si256(h, 1));
+        h2 = _mm_hadd_epi32(h2, h2);               // S M S M
+        const __m128 prod = _mm_mul_ps(_mm_mul_ps(dw, _mm_set1_ps(a[t][b].d)), _mm_cvtepi32_ps(h2));  // d*S, dmin*M
+        if constexpr (Tr::kHasMin) acc[t] += _mm_cvtss_f32(prod) - _mm_cvtss_f32(_mm_shuffle_ps(prod, prod, 1));
+        else acc[t] += _mm_cvtss_f32(prod);
       }
     }
     for (int t = 0; t < NT; ++t) out[t] = acc[t];
