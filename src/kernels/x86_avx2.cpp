@@ -777,10 +777,40 @@ void quantize_q8_K(const float* x, void* dst, int64_t n) {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Attention over an fp16 cache. Scores: 8-lane f32 accumulators over the head dimension, four keys
-// in flight (each key's operations are those of a key alone), then a fixed-order horizontal sum.
-// Output: D/8 accumulators, keys in ascending order. Head dims that are not a multiple of 8 (or
-// above 256) take the reference path.
+// Attention over an fp16 cache. Scores: eight keys at a time, each with 8-lane f32 accumulators
+// over the head dimension, reduced together by one 8x8 transpose-add (per key the same additions,
+// whichever group it falls in: a short last group repeats its last key). Softmax: a vectorized
+// exp (below), sums in double. Output: D/8 accumulators, keys in ascending order. Head dims that
+// are not a multiple of 8 (or above 256) take the reference path.
+
+// Lane i of the result = the sum of the 8 lanes of p[i]: ((x0+x1)+(x2+x3)) + ((x4+x5)+(x6+x7)).
+inline __m256 reduce8_ps(const __m256* p) {
+  const __m256 h01 = _mm256_hadd_ps(p[0], p[1]), h23 = _mm256_hadd_ps(p[2], p[3]);
+  const __m256 h45 = _mm256_hadd_ps(p[4], p[5]), h67 = _mm256_hadd_ps(p[6], p[7]);
+  const __m256 a = _mm256_hadd_ps(h01, h23), b = _mm256_hadd_ps(h45, h67);
+  return _mm256_add_ps(_mm256_permute2f128_ps(a, b, 0x20), _mm256_permute2f128_ps(a, b, 0x31));
+}
+
+// e^x for x <= 0 (Cephes' expf: n = round(x log2 e), r = x - n ln 2 in two parts, a degree-6
+// polynomial, times 2^n); relative error below 2e-7; 0 below -87.3 (where e^x is subnormal).
+inline __m256 exp8_nonpositive(__m256 x) {
+  const __m256 lo = _mm256_set1_ps(-87.3365f);
+  const __m256 under = _mm256_cmp_ps(x, lo, _CMP_LT_OQ);
+  x = _mm256_min_ps(_mm256_max_ps(x, lo), _mm256_setzero_ps());
+  const __m256 n = _mm256_round_ps(_mm256_mul_ps(x, _mm256_set1_ps(1.44269504088896341f)),
+                                   _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+  __m256 r = _mm256_fnmadd_ps(n, _mm256_set1_ps(0.693359375f), x);
+  r = _mm256_fnmadd_ps(n, _mm256_set1_ps(-2.12194440e-4f), r);
+  __m256 p = _mm256_set1_ps(1.9875691500e-4f);
+  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.3981999507e-3f));
+  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(8.3334519073e-3f));
+  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(4.1665795894e-2f));
+  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.6666665459e-1f));
+  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(5.0000001201e-1f));
+  const __m256 y = _mm256_add_ps(_mm256_fmadd_ps(_mm256_mul_ps(p, r), r, r), _mm256_set1_ps(1.0f));
+  const __m256i e = _mm256_slli_epi32(_mm256_add_epi32(_mm256_cvtps_epi32(n), _mm256_set1_epi32(127)), 23);
+  return _mm256_andnot_ps(under, _mm256_mul_ps(y, _mm256_castsi256_ps(e)));
+}
 
 void attn_f16(const AttnArgs& a) {
   const int64_t D = a.d;
@@ -795,39 +825,60 @@ void attn_f16(const AttnArgs& a) {
                                                               _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC)));
   auto kv8 = [](const uint16_t* p) { return _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p))); };
   float* sc = a.scores;
-  float max = -INFINITY;
-  int64_t k = 0;
-  for (; k + 4 <= a.n_kv; k += 4) {
-    const uint16_t* kr = a.k + k * D;
-    __m256 acc0 = _mm256_setzero_ps(), acc1 = acc0, acc2 = acc0, acc3 = acc0;
+  const __m256 vscale = _mm256_set1_ps(a.scale), vslope = _mm256_set1_ps(a.slope);
+  const __m256i iota = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+  __m256 vmax = _mm256_set1_ps(-INFINITY);
+  for (int64_t k = 0; k < a.n_kv; k += 8) {
+    const int m = a.n_kv - k < 8 ? static_cast<int>(a.n_kv - k) : 8;
+    const uint16_t* kr[8];
+    for (int i = 0; i < 8; ++i) kr[i] = a.k + (k + (i < m ? i : m - 1)) * D;
+    __m256 acc[8];
+    for (int i = 0; i < 8; ++i) acc[i] = _mm256_setzero_ps();
     for (int64_t j = 0; j < nv; ++j) {
       const __m256 qv = _mm256_load_ps(q + 8 * j);
-      acc0 = _mm256_fmadd_ps(qv, kv8(kr + 8 * j), acc0);
-      acc1 = _mm256_fmadd_ps(qv, kv8(kr + D + 8 * j), acc1);
-      acc2 = _mm256_fmadd_ps(qv, kv8(kr + 2 * D + 8 * j), acc2);
-      acc3 = _mm256_fmadd_ps(qv, kv8(kr + 3 * D + 8 * j), acc3);
+      for (int i = 0; i < 8; ++i) acc[i] = _mm256_fmadd_ps(qv, kv8(kr[i] + 8 * j), acc[i]);
     }
-    const float d4[4] = {hsum(acc0), hsum(acc1), hsum(acc2), hsum(acc3)};
-    for (int i = 0; i < 4; ++i) {
-      const float s = d4[i] * a.scale + a.slope * static_cast<float>(k + i - a.pos);
-      sc[k + i] = s;
-      max = s > max ? s : max;
+    const __m256 rel = _mm256_cvtepi32_ps(_mm256_add_epi32(_mm256_set1_epi32(static_cast<int>(k - a.pos)), iota));
+    const __m256 s8 = _mm256_add_ps(_mm256_mul_ps(reduce8_ps(acc), vscale), _mm256_mul_ps(vslope, rel));
+    if (m == 8) {
+      _mm256_storeu_ps(sc + k, s8);
+      vmax = _mm256_max_ps(vmax, s8);
+    } else {
+      alignas(32) float tmp[8];
+      _mm256_store_ps(tmp, s8);
+      for (int i = 0; i < m; ++i) sc[k + i] = tmp[i];
+      for (int i = m; i < 8; ++i) tmp[i] = -INFINITY;
+      vmax = _mm256_max_ps(vmax, _mm256_load_ps(tmp));
     }
   }
-  for (; k < a.n_kv; ++k) {
-    const uint16_t* kr = a.k + k * D;
-    __m256 acc = _mm256_setzero_ps();
-    for (int64_t j = 0; j < nv; ++j) acc = _mm256_fmadd_ps(_mm256_load_ps(q + 8 * j), kv8(kr + 8 * j), acc);
-    const float s = hsum(acc) * a.scale + a.slope * static_cast<float>(k - a.pos);
-    sc[k] = s;
-    max = s > max ? s : max;
+  __m128 mx4 = _mm_max_ps(_mm256_castps256_ps128(vmax), _mm256_extractf128_ps(vmax, 1));
+  mx4 = _mm_max_ps(mx4, _mm_movehl_ps(mx4, mx4));
+  mx4 = _mm_max_ss(mx4, _mm_movehdup_ps(mx4));
+  const __m256 max = _mm256_set1_ps(_mm_cvtss_f32(mx4));
+  __m256d sum_lo = _mm256_setzero_pd(), sum_hi = _mm256_setzero_pd();
+  for (int64_t i = 0; i < a.n_kv; i += 8) {
+    const int m = a.n_kv - i < 8 ? static_cast<int>(a.n_kv - i) : 8;
+    __m256 x;
+    alignas(32) float tmp[8];
+    if (m == 8) {
+      x = _mm256_loadu_ps(sc + i);
+    } else {
+      for (int j = 0; j < 8; ++j) tmp[j] = j < m ? sc[i + j] : -INFINITY;
+      x = _mm256_load_ps(tmp);
+    }
+    const __m256 e = exp8_nonpositive(_mm256_sub_ps(x, max));  // padding lanes: exactly 0
+    sum_lo = _mm256_add_pd(sum_lo, _mm256_cvtps_pd(_mm256_castps256_ps128(e)));
+    sum_hi = _mm256_add_pd(sum_hi, _mm256_cvtps_pd(_mm256_extractf128_ps(e, 1)));
+    if (m == 8) {
+      _mm256_storeu_ps(sc + i, e);
+    } else {
+      _mm256_store_ps(tmp, e);
+      for (int j = 0; j < m; ++j) sc[i + j] = tmp[j];
+    }
   }
-  double sum = 0.0;
-  for (int64_t i = 0; i < a.n_kv; ++i) {
-    const float e = std::exp(sc[i] - max);
-    sc[i] = e;
-    sum += e;
-  }
+  const __m256d s4 = _mm256_add_pd(sum_lo, sum_hi);
+  __m128d s2 = _mm_add_pd(_mm256_castpd256_pd128(s4), _mm256_extractf128_pd(s4, 1));
+  const double sum = _mm_cvtsd_f64(_mm_add_sd(s2, _mm_unpackhi_pd(s2, s2)));
   const float inv = static_cast<float>(1.0 / sum);
   for (int64_t d0 = 0; d0 < nv; d0 += 8) {
     const int64_t m = nv - d0 < 8 ? nv - d0 : 8;
