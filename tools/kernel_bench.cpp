@@ -21,6 +21,7 @@
 #include "bloomz/matmul.hpp"
 #include "bloomz/parallel.hpp"
 #include "kernels/kernels.hpp"
+#include "kernels/repack.hpp"
 
 namespace {
 
@@ -207,17 +208,17 @@ int main(int argc, char** argv) {
         const TensorView w{t, s.cols, s.rows, row_bytes, wbuf.data()};
         const double mib = static_cast<double>(wbuf.size()) / (1 << 20);
         std::vector<float> y(static_cast<size_t>(s.rows) * static_cast<size_t>(prefill_tokens));
-        for (Isa isa : isas) {
-          const double err = isa == Isa::Ref ? 0.0 : validate(w, isa, x);
+        auto measure = [&](const TensorView& wv, Isa isa, const char* layout) -> bool {
+          const double err = isa == Isa::Ref ? 0.0 : validate(wv, isa, x);
           const bool ok = err <= 1e-4;
           // T = 1
           std::vector<double> gbs, bws, ratios;
-          matmul(w, x.data(), 1, y.data(), ws, isa);  // warm-up
+          matmul(wv, x.data(), 1, y.data(), ws, isa);  // warm-up
           for (int r = 0; r < reps; ++r) {
             int iters = 0;
             const auto t0 = Clock::now();
             do {
-              matmul(w, x.data(), 1, y.data(), ws, isa);
+              matmul(wv, x.data(), 1, y.data(), ws, isa);
               ++iters;
             } while (seconds_since(t0) < min_run_s);
             const double g = static_cast<double>(wbuf.size()) * iters / seconds_since(t0) / 1e9;
@@ -233,7 +234,7 @@ int main(int argc, char** argv) {
             std::vector<double> gf, b2;
             for (int r = 0; r < reps; ++r) {
               const auto t0 = Clock::now();
-              matmul(w, x.data(), prefill_tokens, y.data(), ws, isa);
+              matmul(wv, x.data(), prefill_tokens, y.data(), ws, isa);
               const double dt = seconds_since(t0);
               gf.push_back(2.0 * static_cast<double>(s.rows) * static_cast<double>(s.cols) * prefill_tokens / dt / 1e9);
               b2.push_back(read_bandwidth(big));
@@ -245,11 +246,29 @@ int main(int argc, char** argv) {
             bw2 = buf;
           }
           std::printf("| %s | %s | %lldx%lld | %.1f | %s (%.1e) | %.2f | %.2f | %.2f | %s | %s |\n",
-                      std::string(type_name(t)).c_str(), std::string(isa_name(isa)).c_str(),
+                      (std::string(type_name(t)) + (layout[0] ? std::string(" ") + layout : "")).c_str(), std::string(isa_name(isa)).c_str(),
                       static_cast<long long>(s.cols), static_cast<long long>(s.rows), mib, ok ? "ok" : "FAIL", err,
                       median(gbs), median(bws), median(ratios), gflops.c_str(), bw2.c_str());
           std::fflush(stdout);
-          if (!ok) return 1;
+          return ok;
+        };
+        // The file's layout, and the x8 layout (kernels/repack.hpp) where the ISA has x8 dots.
+        std::vector<std::byte> x8buf;
+        TensorView w8 = w;
+        if (kernels::x8_supported(t, s.cols, s.rows, row_bytes)) {
+          x8buf.resize(wbuf.size());
+          for (int64_t g = 0; g < s.rows / 8; ++g)
+            kernels::repack_x8(t, wbuf.data() + g * 8 * row_bytes, row_bytes, x8buf.data() + g * 8 * row_bytes);
+          w8.data = x8buf.data();
+          w8.x8 = true;
+        }
+        for (Isa isa : isas) {
+          kernels::WType wt{};
+          kernels::wtype_of(t, wt);
+          const kernels::KernelTable* kt = kernels::table_for(isa);
+          const bool has_x8 = !x8buf.empty() && kt && kt->dot_x8[static_cast<int>(wt)];
+          if (!measure(w, isa, "")) return 1;
+          if (has_x8 && !measure(w8, isa, "x8")) return 1;
         }
       }
     }

@@ -7,6 +7,7 @@
 
 struct X8Q4_0 {
   using W = W4_0;
+  static constexpr int kTokens = 6;  // tokens per pass over a block (one unpacking serves them)
   static constexpr int64_t kBlockBytes = 8 * static_cast<int64_t>(sizeof(block_q4_0));
   template <int NT>
   static void run(const std::byte* group, const typename Tile32<W>::Acts* acts, int64_t nb, __m256* out) {
@@ -40,6 +41,7 @@ struct X8Q4_0 {
 
 struct X8Q8_0 {
   using W = W8_0;
+  static constexpr int kTokens = 4;
   static constexpr int64_t kBlockBytes = 8 * static_cast<int64_t>(sizeof(block_q8_0));
   template <int NT>
   static void run(const std::byte* group, const typename Tile32<W>::Acts* acts, int64_t nb, __m256* out) {
@@ -51,15 +53,14 @@ struct X8Q8_0 {
       for (int i = 0; i < 5; ++i) _mm_prefetch(reinterpret_cast<const char*>(blk) + 1536 + 64 * i, _MM_HINT_T0);
       const __m256 dw = _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(blk)));
       const std::byte* qs = blk + 16;
-      __m256i u[8];
-      for (int j = 0; j < 8; ++j) u[j] = _mm256_abs_epi8(loadu(qs + 32 * j));
       for (int t = 0; t < NT; ++t) {
         const int8_t* q = acts[t].a[b].qs;
         __m256i isum = _mm256_setzero_si256();
 #pragma GCC unroll 8
         for (int j = 0; j < 8; ++j) {
-          const __m256i x = _mm256_sign_epi8(bcast32(q + 4 * j), loadu(qs + 32 * j));
-          isum = _mm256_add_epi32(isum, _mm256_madd_epi16(_mm256_maddubs_epi16(u[j], x), ones));
+          const __m256i w = loadu(qs + 32 * j);  // from L1 after the first token
+          const __m256i x = _mm256_sign_epi8(bcast32(q + 4 * j), w);
+          isum = _mm256_add_epi32(isum, _mm256_madd_epi16(_mm256_maddubs_epi16(_mm256_abs_epi8(w), x), ones));
         }
         acc[t] = _mm256_fmadd_ps(_mm256_mul_ps(dw, _mm256_broadcast_ss(acts[t].d + b)), _mm256_cvtepi32_ps(isum), acc[t]);
       }
@@ -68,7 +69,7 @@ struct X8Q8_0 {
   }
 };
 
-// The x8 rectangle: 8-row groups from r0 to r1, tokens in groups of 4 (then 3/2/1) per 8 rows.
+// The x8 rectangle: 8-row groups from r0 to r1, tokens in groups of X::kTokens (then fewer) per 8 rows.
 template <typename X>
 void rect_x8(const DotArgs& p) {
   using TK = Tile32<typename X::W>;
@@ -79,10 +80,12 @@ void rect_x8(const DotArgs& p) {
   for (int64_t r = p.r0; r < p.r1; r += 8) {
     const std::byte* group = p.w + (r / 8) * p.w_stride;
     for (int64_t t0 = 0; t0 < p.n_tok;) {
-      __m256 out[4];
+      __m256 out[6];
       const int64_t left = p.n_tok - t0;
-      const int nt = left >= 4 ? 4 : static_cast<int>(left);
+      const int nt = left >= X::kTokens ? X::kTokens : static_cast<int>(left);
       switch (nt) {
+        case 6: X::template run<6>(group, acts + t0, nb, out); break;
+        case 5: X::template run<5>(group, acts + t0, nb, out); break;
         case 4: X::template run<4>(group, acts + t0, nb, out); break;
         case 3: X::template run<3>(group, acts + t0, nb, out); break;
         case 2: X::template run<2>(group, acts + t0, nb, out); break;
