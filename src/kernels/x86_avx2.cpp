@@ -578,18 +578,26 @@ struct KFloat {
   using Ctx = typename FloatCtx<L>::template Ctx<NT>;
   template <int NT>
   static void row(const std::byte* wr, const Ctx<NT>& c, float* out, int64_t n) {
-    __m256 acc0[NT], acc1[NT];
-    for (int t = 0; t < NT; ++t) acc0[t] = acc1[t] = _mm256_setzero_ps();
+    // Four independent FMA chains per output (one chain's 4-cycle latency would cap a core near
+    // the memory bandwidth at T = 1), then 8-element steps into the first, then a serial tail.
+    __m256 acc0[NT], acc1[NT], acc2[NT], acc3[NT];
+    for (int t = 0; t < NT; ++t) acc0[t] = acc1[t] = acc2[t] = acc3[t] = _mm256_setzero_ps();
     int64_t i = 0;
-    for (; i + 16 <= n; i += 16) {
-      const __m256 w0 = L::load8(wr, i), w1 = L::load8(wr, i + 8);
+    for (; i + 32 <= n; i += 32) {
+      const __m256 w0 = L::load8(wr, i), w1 = L::load8(wr, i + 8), w2 = L::load8(wr, i + 16), w3 = L::load8(wr, i + 24);
       for (int t = 0; t < NT; ++t) {
         acc0[t] = _mm256_fmadd_ps(w0, _mm256_loadu_ps(c.a[t] + i), acc0[t]);
         acc1[t] = _mm256_fmadd_ps(w1, _mm256_loadu_ps(c.a[t] + i + 8), acc1[t]);
+        acc2[t] = _mm256_fmadd_ps(w2, _mm256_loadu_ps(c.a[t] + i + 16), acc2[t]);
+        acc3[t] = _mm256_fmadd_ps(w3, _mm256_loadu_ps(c.a[t] + i + 24), acc3[t]);
       }
     }
+    for (; i + 8 <= n; i += 8) {
+      const __m256 w0 = L::load8(wr, i);
+      for (int t = 0; t < NT; ++t) acc0[t] = _mm256_fmadd_ps(w0, _mm256_loadu_ps(c.a[t] + i), acc0[t]);
+    }
     for (int t = 0; t < NT; ++t) {
-      float s = hsum(_mm256_add_ps(acc0[t], acc1[t]));
+      float s = hsum(_mm256_add_ps(_mm256_add_ps(acc0[t], acc1[t]), _mm256_add_ps(acc2[t], acc3[t])));
       for (int64_t j = i; j < n; ++j) s += L::one(wr, j) * c.a[t][j];
       out[t] = s;
     }
