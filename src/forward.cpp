@@ -165,7 +165,7 @@ void Session::forward_rows(std::span<const Row> rows, Buffers& b, bool want_all,
 
   // x: [T][E] = LN(token_embd rows)
   for (int64_t t = 0; t < T; ++t) {
-    dequantize_row(m.token_embd.type, m.token_embd.row(rows[static_cast<size_t>(t)].token), b.cur.data() + t * E, E);
+    dequantize_matrix_row(m.token_embd, rows[static_cast<size_t>(t)].token, b.cur.data() + t * E);
     ops::layer_norm(b.cur.data() + t * E, b.x.data() + t * E, E, m.token_embd_norm_w, m.token_embd_norm_b, eps);
   }
 

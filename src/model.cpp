@@ -137,7 +137,7 @@ std::unique_ptr<const Model> Model::load(const std::string& path, const LoadOpti
 
 void Model::FreeDeleter::operator()(std::byte* p) const { std::free(p); }
 
-// Q4_0 / Q8_0 layer matrices (and an untied head) go to one arena in the x8 layout when the active
+// Q4_0 / Q8_0 layer matrices and the head go to one arena in the x8 layout when the active
 // kernel table can use it. The arena asks for transparent huge pages (fewer faults while filling
 // it, fewer TLB misses while streaming it); the file pages the matrices came from are released, so
 // resident memory does not count them twice.
@@ -154,7 +154,9 @@ void Model::repack_matrices() {
   for (LayerWeights& l : layers) {
     for (TensorView* t : {&l.attn_qkv, &l.attn_output, &l.ffn_up, &l.ffn_down}) consider(*t);
   }
-  if (!tied_output) consider(output);
+  // A tied head is the embedding matrix: repacked once, both views follow (the embedding lookup
+  // reads a row through its 8-row group).
+  consider(tied_output ? token_embd : output);
   if (targets.empty()) return;
 
   constexpr size_t kHuge = size_t{2} << 20;
@@ -171,27 +173,24 @@ void Model::repack_matrices() {
 #if defined(MADV_HUGEPAGE)
   ::madvise(arena, alloc, MADV_HUGEPAGE);
 #endif
-  // Work items: 8-row groups of every target, in order.
-  std::vector<int64_t> first_group;
-  int64_t n_groups = 0;
-  for (const TensorView* t : targets) {
-    first_group.push_back(n_groups);
-    n_groups += t->rows / 8;
-  }
-  parallel_for(0, n_groups, [&](int64_t g) {
-    const size_t i = static_cast<size_t>(std::upper_bound(first_group.begin(), first_group.end(), g) - first_group.begin()) - 1;
-    const TensorView& t = *targets[i];
-    const int64_t local = g - first_group[i];
-    const int64_t group_bytes = 8 * t.row_bytes;
-    kernels::repack_x8(t.type, t.data + local * group_bytes, t.row_bytes, arena + offsets[i] + local * group_bytes);
-  });
+  // Chunks of 8-row groups, repacked by the team; after each chunk the file pages it came from are
+  // released, so the peak resident size stays near the file size plus one chunk.
+  constexpr int64_t kChunkBytes = int64_t{8} << 20;
   for (size_t i = 0; i < targets.size(); ++i) {
     TensorView& t = *targets[i];
-    const size_t bytes = static_cast<size_t>(t.rows * t.row_bytes);
-    file_.release(static_cast<size_t>(t.data - file_.data()), bytes);
-    t.data = arena + offsets[i];
+    const int64_t group_bytes = 8 * t.row_bytes;
+    const int64_t groups = t.rows / 8;
+    const int64_t per_chunk = std::max<int64_t>(1, kChunkBytes / group_bytes);
+    std::byte* dst = arena + offsets[i];
+    for (int64_t g0 = 0; g0 < groups; g0 += per_chunk) {
+      const int64_t g1 = std::min(groups, g0 + per_chunk);
+      parallel_for(g0, g1, [&](int64_t g) { kernels::repack_x8(t.type, t.data + g * group_bytes, t.row_bytes, dst + g * group_bytes); });
+      file_.release(static_cast<size_t>(t.data + g0 * group_bytes - file_.data()), static_cast<size_t>((g1 - g0) * group_bytes));
+    }
+    t.data = dst;
     t.x8 = true;
   }
+  if (tied_output) output = token_embd;
   repacked_bytes_ = static_cast<int64_t>(total);
 }
 

@@ -11,10 +11,12 @@
 
 #include "bloomz/cpu_features.hpp"
 #include "bloomz/error.hpp"
+#include "bloomz/matmul.hpp"
 #include "bloomz/parallel.hpp"
 #include "bloomz/session.hpp"
 #include "support/npy.hpp"
 #include "support/test_files.hpp"
+#include "support/tiny_model.hpp"
 
 using namespace bloomz;
 using nlohmann::json;
@@ -239,6 +241,30 @@ TEST(Forward, RepackedWeightsChangeNoBit) {
     const auto tokens = prompt_tokens(name, 3);
     EXPECT_EQ(logits_all(*packed, tokens, KvType::F16, false), logits_all(*plain, tokens, KvType::F16, false)) << name;
     EXPECT_EQ(logits_all(*packed, tokens, KvType::F16, true), logits_all(*plain, tokens, KvType::F16, true)) << name;
+  }
+}
+
+TEST(Forward, RepackedTiedHeadServesTheEmbeddingLookup) {
+  // A Q8_0 model whose vocabulary is a multiple of 8: the tied embedding/head matrix is repacked
+  // too, and the embedding rows are then read through their 8-row groups.
+  bloomz::test::TinyBloom tb;
+  tb.q8_0_matrices = true;
+  tb.n_vocab = 40;
+  const bloomz::test::TempFile file(tb.build(), "tied-q8_0.gguf");
+  auto packed = Model::load(file.path());
+  auto plain = Model::load(file.path(), {.repack = false});
+  if (active_isa() == Isa::Avx2) {
+    EXPECT_TRUE(packed->token_embd.x8);
+    EXPECT_TRUE(packed->output.x8);
+    EXPECT_EQ(packed->output.data, packed->token_embd.data);
+  }
+  const std::vector<int32_t> tokens = {5, 39, 0, 17, 8, 8, 31};
+  EXPECT_EQ(logits_all(*packed, tokens, KvType::F16, false), logits_all(*plain, tokens, KvType::F16, false));
+  std::vector<float> a(32), b(32);
+  for (int64_t r : {0, 7, 8, 39}) {
+    dequantize_matrix_row(packed->token_embd, r, a.data());
+    dequantize_matrix_row(plain->token_embd, r, b.data());
+    EXPECT_EQ(a, b) << "row " << r;
   }
 }
 

@@ -48,5 +48,7 @@ void to_fp16(const float* x, uint16_t* y, int64_t n);
 
 // Dequantize n elements (a multiple of the block size) of any supported type to f32.
 void dequantize_row(GgmlType type, const std::byte* src, float* dst, int64_t n);
+// Row r of a matrix (w.cols floats), whatever its layout (x8 matrices: through their 8-row group).
+void dequantize_matrix_row(const TensorView& w, int64_t r, float* dst);
 
 }  // namespace bloomz

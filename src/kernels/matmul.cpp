@@ -161,6 +161,18 @@ void bias_gelu(float* x, const float* b, int64_t n) {
   f(x, b, n, ops::gelu_fp16_table());
 }
 
+void dequantize_matrix_row(const TensorView& w, int64_t r, float* dst) {
+  if (r < 0 || r >= w.rows) throw Error(ErrorKind::Runtime, "dequantize_matrix_row: row out of range");
+  if (!w.x8) {
+    dequantize_row(w.type, w.row(r), dst, w.cols);
+    return;
+  }
+  static thread_local std::vector<std::byte> plain;
+  plain.resize(static_cast<size_t>(8 * w.row_bytes));
+  kernels::unpack_x8(w.type, w.data + r / 8 * 8 * w.row_bytes, w.row_bytes, plain.data());
+  dequantize_row(w.type, plain.data() + r % 8 * w.row_bytes, dst, w.cols);
+}
+
 void to_fp16(const float* x, uint16_t* y, int64_t n) {
   active_table().quantize[static_cast<int>(kernels::AType::F16)](x, y, n);
 }

@@ -1,9 +1,13 @@
-// A tiny all-F32 BLOOM GGUF built in memory (random weights, an 8-token byte vocabulary), with
+// A tiny BLOOM GGUF (F32, or Q8_0 matrices) built in memory (random weights, an 8-token byte vocabulary), with
 // knobs for the faults the loader must refuse.
 #pragma once
 
+#include <algorithm>
+#include <cmath>
 #include <functional>
 #include <random>
+
+#include "bloomz/fp16.hpp"
 #include <string>
 #include <vector>
 
@@ -14,6 +18,8 @@ namespace bloomz::test {
 struct TinyBloom {
   uint32_t n_embd = 32, n_head = 2, n_layer = 1, n_ff = 128, n_ctx = 64, n_vocab = 8;
   std::string arch = "bloom";
+  // Store the 2-D weight matrices as Q8_0 (d = amax / 127, q = round(x / d)) instead of F32.
+  bool q8_0_matrices = false;
   bool with_tokenizer = true;
   bool untied = false;
   // Called with each tensor's (name, ne) before it is written; may change ne (shape faults).
@@ -58,6 +64,21 @@ struct TinyBloom {
       for (uint64_t d : ne) n *= d;
       std::vector<float> v(n);
       for (float& x : v) x = normal(rng);
+      if (q8_0_matrices && ne.size() == 2 && ne[0] % 32 == 0) {
+        std::vector<uint8_t> bytes;
+        for (uint64_t i = 0; i < n; i += 32) {
+          float amax = 0.0f;
+          for (uint64_t j = 0; j < 32; ++j) amax = std::max(amax, std::fabs(v[i + j]));
+          const float d = amax / 127.0f;
+          const uint16_t dh = fp32_to_fp16(d);
+          bytes.push_back(static_cast<uint8_t>(dh & 0xFF));
+          bytes.push_back(static_cast<uint8_t>(dh >> 8));
+          for (uint64_t j = 0; j < 32; ++j)
+            bytes.push_back(static_cast<uint8_t>(static_cast<int8_t>(d > 0.0f ? std::lround(v[i + j] / d) : 0)));
+        }
+        b.tensor(name, 8 /* GGML_TYPE_Q8_0 */, ne, std::move(bytes));
+        return;
+      }
       b.tensor_f32(name, ne, v);
     };
     const uint64_t E = n_embd, F = n_ff, V = n_vocab;
