@@ -51,16 +51,26 @@ TEST(Cli, GreedyJsonReproducesLlamaCppIds) {
   }
 }
 
-TEST(Cli, NoRepackGivesTheSameTokens) {
-  // small256-q8_0's layer matrices are repacked to x8 by default; --no-repack keeps the file layout.
+TEST(Cli, RepackChoiceKeepsTheTokens) {
+  // small256-q8_0's layer matrices can be repacked to x8: off by default for one prompt, on with
+  // --repack (and by default for --batch-file); the tokens are the same either way.
   const json g = fixture_generations("small256-q8_0")[0];
-  const std::string base = "-m " + model("small256-q8_0") + " -p " + quote(g["text"]) + " --no-escape -n 16 --ignore-eos -t 2";
-  const Outcome packed = run(base + " --log-level debug");
-  const Outcome plain = run(base + " --no-repack --log-level debug");
-  ASSERT_EQ(packed.status, 0) << packed.err;
+  const std::string base = "-m " + model("small256-q8_0") + " -p " + quote(g["text"]) + " --no-escape -n 16 --ignore-eos -t 2 --log-level debug";
+  const Outcome plain = run(base);
+  const Outcome packed = run(base + " --repack");
   ASSERT_EQ(plain.status, 0) << plain.err;
+  ASSERT_EQ(packed.status, 0) << packed.err;
   EXPECT_EQ(packed.out, plain.out);
   EXPECT_NE(plain.err.find("(0.0 MiB of weights repacked to x8)"), std::string::npos) << plain.err;
+  EXPECT_EQ(packed.err.find("(0.0 MiB of weights repacked to x8)"), std::string::npos) << packed.err;
+  const std::string line = json({{"prompt", g["text"]}, {"n_predict", 16}, {"ignore_eos", true}}).dump() + "\n";
+  const Outcome batch = run("-m " + model("small256-q8_0") + " --batch-file - --no-escape -t 2 --log-level debug", line);
+  const Outcome batch_plain = run("-m " + model("small256-q8_0") + " --batch-file - --no-escape -t 2 --no-repack --log-level debug", line);
+  ASSERT_EQ(batch.status, 0) << batch.err;
+  EXPECT_EQ(batch.err.find("(0.0 MiB of weights repacked to x8)"), std::string::npos) << batch.err;
+  EXPECT_NE(batch_plain.err.find("(0.0 MiB of weights repacked to x8)"), std::string::npos) << batch_plain.err;
+  EXPECT_EQ(json::parse(batch.out)["tokens"], json::parse(batch_plain.out)["tokens"]);
+  EXPECT_EQ(run(base + " --repack --no-repack").status, 2);
 }
 
 TEST(Cli, StdoutIsExactlyTheAnswer) {

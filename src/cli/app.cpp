@@ -19,8 +19,10 @@ Command build_app(CLI::App& app, CommonOptions& common, std::vector<Command>& co
   app.add_option("--log-level", common.log_level, "Log level: trace|debug|info|warn|error|off")
       ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error", "off"}));
   app.add_flag("-q,--quiet", common.quiet, "Only errors on stderr");
-  app.add_flag("--no-repack", common.no_repack,
-               "Keep Q4_0/Q8_0 weights in the file's layout (no x8 repacking at load; slower, same output)");
+  auto* repack = app.add_flag("--repack", common.repack,
+                              "Repack Q4_0/Q8_0 weights at load into the x8 layout (faster decoding, slower start; "
+                              "default for bench, perplexity, score and --batch-file)");
+  app.add_flag("--no-repack", common.no_repack, "Keep the file's weight layout (instant start; same output)")->excludes(repack);
 
   Command generate = add_generate_options(app, common);
   commands.push_back(add_inspect_command(app, common));

@@ -101,7 +101,7 @@ int run_bench(const BenchOptions& opt, const CommonOptions& common) {
   const auto pps = parse_sizes(opt.prompt_sizes, "-p/--n-prompt");
   const auto tgs = parse_sizes(opt.gen_sizes, "-n/--n-gen");
   const std::string path = resolve_model_path(common);
-  auto model = Model::load(path, load_options(common));
+  auto model = Model::load(path, load_options(common, true));
   const BloomConfig& c = model->config();
   int64_t model_size = 0;
   for (const auto& t : model->gguf().tensors()) model_size += static_cast<int64_t>(t.n_bytes);

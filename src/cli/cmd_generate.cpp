@@ -317,7 +317,10 @@ int run_generate(GenOptions& opt, const CommonOptions& common) {
   const auto t0 = std::chrono::steady_clock::now();
   std::unique_ptr<const Model> model;
   try {
-    model = Model::load(path, {.use_mmap = !opt.no_mmap, .lock = opt.mlock, .repack = !common.no_repack});
+    LoadOptions lo = load_options(common, !opt.batch_file.empty());
+    lo.use_mmap = !opt.no_mmap;
+    lo.lock = opt.mlock;
+    model = Model::load(path, lo);
   } catch (const Error& e) {
     if (e.kind() == ErrorKind::Io && common.model.empty()) {
       throw Error(ErrorKind::Io, fmt::format("{} (no model found: download one with tools/download-model.sh, or pass -m MODEL)", e.what()));

@@ -48,7 +48,7 @@ int run_logits(const LogitsOptions& opt, const CommonOptions& common) {
   if (!opt.prompt.empty()) text = opt.no_escape ? opt.prompt : process_escapes(opt.prompt);
   else if (!opt.file.empty()) text = read_file_or_stdin(opt.file);
   else throw Error(ErrorKind::Usage, "logits: give -p TEXT or -f FILE");
-  auto model = Model::load(resolve_model_path(common), load_options(common));
+  auto model = Model::load(resolve_model_path(common), load_options(common, false));
   const Tokenizer tok = Tokenizer::from_gguf(model->gguf());
   const std::vector<int32_t> ids = tok.encode(text, !opt.no_parse_special);
   if (ids.empty()) throw Error(ErrorKind::Runtime, "the prompt is empty");

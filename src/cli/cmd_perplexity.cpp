@@ -150,7 +150,7 @@ int run_perplexity(const PerplexityOptions& opt, const CommonOptions& common) {
   if (opt.kld && opt.kld_base.empty()) throw Error(ErrorKind::Usage, "perplexity: --kl-divergence needs --kl-divergence-base FILE");
   if (!opt.kld && opt.file.empty()) throw Error(ErrorKind::Usage, "perplexity: give -f FILE");
   const auto t0 = std::chrono::steady_clock::now();
-  auto model = Model::load(resolve_model_path(common), load_options(common));
+  auto model = Model::load(resolve_model_path(common), load_options(common, true));
   if (opt.kld) return run_kl_divergence(opt, *model);
 
   const std::string text = read_file_or_stdin(opt.file);

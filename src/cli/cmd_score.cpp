@@ -114,7 +114,7 @@ int run_score(const ScoreOptions& opt, const CommonOptions& common) {
   if (opt.batch_file.empty()) throw Error(ErrorKind::Usage, "score: give --batch-file FILE.jsonl");
   const auto t0 = std::chrono::steady_clock::now();
   const std::string text = read_file_or_stdin(opt.batch_file);
-  auto model = Model::load(resolve_model_path(common), load_options(common));
+  auto model = Model::load(resolve_model_path(common), load_options(common, true));
   const Tokenizer tok = Tokenizer::from_gguf(model->gguf());
   Session s(*model, {.n_ctx = opt.ctx_size, .n_batch = opt.batch_size, .kv_type = opt.kv_type == "f32" ? KvType::F32 : KvType::F16});
   eval::ContinuationScorer scorer(s, !opt.no_share);

@@ -18,7 +18,8 @@ struct CommonOptions {
   std::string isa = "auto";
   std::string log_level = "info";
   bool quiet = false;
-  bool no_repack = false;   // --no-repack
+  // --repack / --no-repack; neither: each command's default (load_options)
+  bool repack = false, no_repack = false;
 };
 
 struct Command {
@@ -28,8 +29,11 @@ struct Command {
 
 // The model path to use: -m, else $BLOOMZ_MODEL, else models/bloomz-560m.Q4_K_M.gguf.
 std::string resolve_model_path(const CommonOptions& common);
-// Model::load options from the common flags (--no-repack).
-LoadOptions load_options(const CommonOptions& common);
+// Model::load options from the common flags. Repacking weights at load (x8 layout) costs the
+// first touch of fresh memory (tens to hundreds of ms) and pays back over many tokens, so it is on
+// by default for long runs (long_run: bench, perplexity, score, --batch-file) and off for one
+// prompt; --repack / --no-repack override.
+LoadOptions load_options(const CommonOptions& common, bool long_run);
 // Apply -t and --isa (throws Error(Usage) for a value this machine cannot honour).
 void apply_runtime_options(const CommonOptions& common);
 

@@ -17,9 +17,9 @@ std::string resolve_model_path(const CommonOptions& common) {
   return "models/bloomz-560m.Q4_K_M.gguf";
 }
 
-LoadOptions load_options(const CommonOptions& common) {
+LoadOptions load_options(const CommonOptions& common, bool long_run) {
   LoadOptions o;
-  o.repack = !common.no_repack;
+  o.repack = common.repack || (long_run && !common.no_repack);
   return o;
 }
 
