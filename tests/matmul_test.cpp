@@ -159,12 +159,12 @@ class MatmulX8 : public ::testing::TestWithParam<GgmlType> {};
 TEST_P(MatmulX8, RepackRoundTripsAndMatmulIsBitIdentical) {
   const GgmlType t = GetParam();
   std::mt19937 rng(static_cast<unsigned>(t) + 900);
-  const int64_t rows = 72, cols = 1024 + 96, T = 67;
+  const int64_t rows = 72, cols = t == GgmlType::Q6_K ? 1280 : 1024 + 96, T = 67;
   const Matrix m = random_matrix(t, rows, cols, rng);
   ASSERT_TRUE(kernels::x8_supported(t, cols, rows, m.view.row_bytes));
   EXPECT_FALSE(kernels::x8_supported(t, cols, rows - 4, m.view.row_bytes)) << "rows must be a multiple of 8";
   EXPECT_FALSE(kernels::x8_supported(t, cols, rows, m.view.row_bytes + 2)) << "padded rows are not repacked";
-  EXPECT_FALSE(kernels::x8_supported(GgmlType::Q6_K, 256, 8, 210));
+  EXPECT_FALSE(kernels::x8_supported(GgmlType::Q4_K, 256, 8, 144));
 
   std::vector<std::byte> x8(m.bytes.size()), back(m.bytes.size());
   const int64_t group = 8 * m.view.row_bytes;
@@ -174,12 +174,21 @@ TEST_P(MatmulX8, RepackRoundTripsAndMatmulIsBitIdentical) {
   }
   ASSERT_EQ(std::memcmp(back.data(), m.bytes.data(), back.size()), 0);
   ASSERT_NE(std::memcmp(x8.data(), m.bytes.data(), x8.size()), 0);
-  // Spot-check the documented layout: block 1 of row 3 (scale, then quant word j at 16 + 32 j + 4 r).
-  const int64_t bb = t == GgmlType::Q4_0 ? 18 : 34;
-  const std::byte* plain = m.bytes.data() + 3 * m.view.row_bytes + bb;
-  const std::byte* blk = x8.data() + 8 * bb;
-  EXPECT_EQ(std::memcmp(blk + 2 * 3, plain, 2), 0);
-  for (int64_t j = 0; j < (bb - 2) / 4; ++j) EXPECT_EQ(std::memcmp(blk + 16 + 32 * j + 4 * 3, plain + 2 + 4 * j, 4), 0);
+  // Spot-check the documented layout (repack.hpp) on block 1 of row 3.
+  if (t == GgmlType::Q6_K) {
+    const std::byte* plain = m.bytes.data() + 3 * m.view.row_bytes + 210;
+    const std::byte* blk = x8.data() + 8 * 210;
+    EXPECT_EQ(std::memcmp(blk + 2 * 3, plain + 208, 2), 0);            // d
+    EXPECT_EQ(blk[16 + 8 * 5 + 3], plain[192 + 5]);                   // scale of half-group 5
+    EXPECT_EQ(std::memcmp(blk + 144 + ((2 * 1 + 1) * 8 + 6) * 32 + 4 * 3, plain + 64 + 32 + 24, 4), 0);  // ql (n 1, m 1, j 6)
+    EXPECT_EQ(std::memcmp(blk + 1168 + (8 * 1 + 2) * 32 + 4 * 3, plain + 128 + 32 + 8, 4), 0);          // qh (n 1, j 2)
+  } else {
+    const int64_t bb = t == GgmlType::Q4_0 ? 18 : 34;
+    const std::byte* plain = m.bytes.data() + 3 * m.view.row_bytes + bb;
+    const std::byte* blk = x8.data() + 8 * bb;
+    EXPECT_EQ(std::memcmp(blk + 2 * 3, plain, 2), 0);
+    for (int64_t j = 0; j < (bb - 2) / 4; ++j) EXPECT_EQ(std::memcmp(blk + 16 + 32 * j + 4 * 3, plain + 2 + 4 * j, 4), 0);
+  }
 
   TensorView v = m.view;
   v.data = x8.data();
@@ -201,7 +210,7 @@ TEST_P(MatmulX8, RepackRoundTripsAndMatmulIsBitIdentical) {
   set_num_threads(1);
 }
 
-INSTANTIATE_TEST_SUITE_P(X8Types, MatmulX8, ::testing::Values(GgmlType::Q4_0, GgmlType::Q8_0),
+INSTANTIATE_TEST_SUITE_P(X8Types, MatmulX8, ::testing::Values(GgmlType::Q4_0, GgmlType::Q8_0, GgmlType::Q6_K),
                          [](const ::testing::TestParamInfo<GgmlType>& p) {
                            std::string s(type_name(p.param));
                            for (char& c : s) if (c == '_') c = 'x';

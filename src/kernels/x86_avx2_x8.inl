@@ -7,10 +7,12 @@
 
 struct X8Q4_0 {
   using W = W4_0;
+  using TK = Tile32<W>;
+  static int64_t blocks(int64_t n) { return n / 32; }
   static constexpr int kTokens = 6;  // tokens per pass over a block (one unpacking serves them)
   static constexpr int64_t kBlockBytes = 8 * static_cast<int64_t>(sizeof(block_q4_0));
   template <int NT>
-  static void run(const std::byte* group, const typename Tile32<W>::Acts* acts, int64_t nb, __m256* out) {
+  static void run(const std::byte* group, const typename TK::Acts* acts, int64_t nb, __m256* out) {
     __m256 acc[NT];
     for (int t = 0; t < NT; ++t) acc[t] = _mm256_setzero_ps();
     const __m256i m4 = _mm256_set1_epi8(0x0F), ones = _mm256_set1_epi16(1);
@@ -41,10 +43,12 @@ struct X8Q4_0 {
 
 struct X8Q8_0 {
   using W = W8_0;
+  using TK = Tile32<W>;
+  static int64_t blocks(int64_t n) { return n / 32; }
   static constexpr int kTokens = 4;
   static constexpr int64_t kBlockBytes = 8 * static_cast<int64_t>(sizeof(block_q8_0));
   template <int NT>
-  static void run(const std::byte* group, const typename Tile32<W>::Acts* acts, int64_t nb, __m256* out) {
+  static void run(const std::byte* group, const typename TK::Acts* acts, int64_t nb, __m256* out) {
     __m256 acc[NT];
     for (int t = 0; t < NT; ++t) acc[t] = _mm256_setzero_ps();
     const __m256i ones = _mm256_set1_epi16(1);
@@ -69,14 +73,80 @@ struct X8Q8_0 {
   }
 };
 
+// Q6_K: per superblock the 8 rows' codes of group g = 4n + kk, chunk j, come from one ql vector
+// (low or high nibbles) and one qh vector (2 bits moved to bits 4-5); sums and float steps as in
+// TileK<Q6KTraits> / KQK (isum - 32 * sum_h sc_h * bsum_h, then acc + (d_w * d_a) * s).
+struct X8Q6_K {
+  using TK = TileK<Q6KTraits>;
+  static constexpr int64_t kBlockBytes = 8 * static_cast<int64_t>(sizeof(block_q6_K));
+  static constexpr int kTokens = 4;
+  static int64_t blocks(int64_t n) { return n / QK_K; }
+  template <int NT>
+  static void run(const std::byte* group, const TK::Acts* acts, int64_t nsb, __m256* out) {
+    __m256 acc[NT];
+    for (int t = 0; t < NT; ++t) acc[t] = _mm256_setzero_ps();
+    const __m256i m4 = _mm256_set1_epi8(0x0F), m30 = _mm256_set1_epi8(0x30), lo16 = _mm256_set1_epi32(0xFFFF);
+    for (int64_t sb = 0; sb < nsb; ++sb) {
+      const std::byte* blk = group + sb * kBlockBytes;
+      for (int64_t i = 0; i < kBlockBytes; i += 64) _mm_prefetch(reinterpret_cast<const char*>(blk) + 2 * kBlockBytes + i, _MM_HINT_T0);
+      const auto* scl = reinterpret_cast<const int8_t*>(blk + 16);
+      __m256i scv[16], pairs[8];
+      for (int h = 0; h < 16; ++h) {  // lane r: (sc_r[h], sc_r[h]) as two int16
+        const __m256i s32 = _mm256_cvtepi8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(scl + 8 * h)));
+        scv[h] = _mm256_or_si256(_mm256_and_si256(s32, lo16), _mm256_slli_epi32(s32, 16));
+      }
+      for (int k = 0; k < 8; ++k) {  // lane r: (sc_r[2k], sc_r[2k+1])
+        const __m128i a = _mm_cvtepi8_epi16(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(scl + 16 * k)));
+        const __m128i b = _mm_cvtepi8_epi16(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(scl + 16 * k + 8)));
+        pairs[k] = _mm256_set_m128i(_mm_unpackhi_epi16(a, b), _mm_unpacklo_epi16(a, b));
+      }
+      __m256i isum[NT];
+      for (int t = 0; t < NT; ++t) isum[t] = _mm256_setzero_si256();
+      for (int n = 0; n < 2; ++n) {
+        for (int kk = 0; kk < 4; ++kk) {
+          const int g = 4 * n + kk;
+          const std::byte* qlv = blk + 144 + (2 * n + kk % 2) * 8 * 32;
+          const std::byte* qhv = blk + 1168 + 8 * n * 32;
+          __m256i c[8];
+          for (int j = 0; j < 8; ++j) {
+            const __m256i v = loadu(qlv + 32 * j), h = loadu(qhv + 32 * j);
+            const __m256i lo = kk / 2 ? _mm256_and_si256(_mm256_srli_epi16(v, 4), m4) : _mm256_and_si256(v, m4);
+            // bits 2kk, 2kk+1 of each byte to bits 4, 5 (16-bit shifts: what crosses a byte is masked off)
+            const __m256i hs = kk == 0 ? _mm256_slli_epi16(h, 4) : kk == 1 ? _mm256_slli_epi16(h, 2) : kk == 2 ? h : _mm256_srli_epi16(h, 2);
+            c[j] = _mm256_or_si256(lo, _mm256_and_si256(hs, m30));
+          }
+          for (int t = 0; t < NT; ++t) {
+            const int8_t* q = acts[t].a[sb].qs + 32 * g;
+#pragma GCC unroll 4
+            for (int c0 = 0; c0 < 8; c0 += 2) {
+              const __m256i p = _mm256_add_epi16(_mm256_maddubs_epi16(c[c0], bcast32(q + 4 * c0)),
+                                                 _mm256_maddubs_epi16(c[c0 + 1], bcast32(q + 4 * c0 + 4)));
+              isum[t] = _mm256_add_epi32(isum[t], _mm256_madd_epi16(p, scv[2 * g + c0 / 4]));
+            }
+          }
+        }
+      }
+      const __m256 dw = _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(blk)));
+      for (int t = 0; t < NT; ++t) {
+        const block_q8_K& a = acts[t].a[sb];
+        __m256i x = _mm256_setzero_si256();
+        for (int k = 0; k < 8; ++k) x = _mm256_add_epi32(x, _mm256_madd_epi16(pairs[k], bcast32(a.bsums + 2 * k)));
+        const __m256i s = _mm256_sub_epi32(isum[t], _mm256_slli_epi32(x, 5));
+        acc[t] = _mm256_add_ps(acc[t], _mm256_mul_ps(_mm256_mul_ps(dw, _mm256_set1_ps(a.d)), _mm256_cvtepi32_ps(s)));
+      }
+    }
+    for (int t = 0; t < NT; ++t) out[t] = acc[t];
+  }
+};
+
 // The x8 rectangle: 8-row groups from r0 to r1, tokens in groups of X::kTokens (then fewer) per 8 rows.
 template <typename X>
 void rect_x8(const DotArgs& p) {
-  using TK = Tile32<typename X::W>;
+  using TK = typename X::TK;
   static thread_local Scratch act_buf, act_list;
   auto* acts = act_list.get<typename TK::Acts>(static_cast<size_t>(p.n_tok));
   TK::prepare(p, act_buf, acts);
-  const int64_t nb = p.n / 32;
+  const int64_t nb = X::blocks(p.n);
   for (int64_t r = p.r0; r < p.r1; r += 8) {
     const std::byte* group = p.w + (r / 8) * p.w_stride;
     for (int64_t t0 = 0; t0 < p.n_tok;) {
