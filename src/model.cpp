@@ -8,10 +8,11 @@
 
 #include <fmt/format.h>
 
-#include <unordered_set>
+#include <sys/mman.h>
+
 #include <algorithm>
 #include <cstdlib>
-#include <sys/mman.h>
+#include <unordered_set>
 
 #include "bloomz/error.hpp"
 #include "bloomz/parallel.hpp"

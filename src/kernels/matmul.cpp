@@ -61,68 +61,48 @@ void matmul_table(const kernels::KernelTable& kt, const TensorView& w, const flo
   }
   const int64_t rows_per_item = n_tok < 4 ? kRowsPerItemDecode : kRowsPerItemBatch;  // multiples of 8
   const int64_t n_items = (w.rows + rows_per_item - 1) / rows_per_item;
-  if (w.x8) {
-    if (!kernels::x8_supported(w.type, w.cols, w.rows, w.row_bytes))
-      throw Error(ErrorKind::Runtime, "matmul: an x8 matrix of an unsupported type or shape");
-    if (const DotFn dot_x8 = kt.dot_x8[static_cast<int>(wt)]) {
-      parallel_for(0, n_items, [&](int64_t i) {
-        DotArgs p{};
-        p.w = w.data;
-        p.w_stride = 8 * w.row_bytes;
-        p.r0 = i * rows_per_item;
-        p.r1 = std::min(w.rows, p.r0 + rows_per_item);
-        p.a_stride = a_row;
-        p.ldy = w.rows;
-        p.n = n;
-        for (int64_t t0 = 0; t0 < n_tok; t0 += kTokensPerChunk) {
-          p.a = a + t0 * a_row;
-          p.n_tok = std::min(kTokensPerChunk, n_tok - t0);
-          p.y = y + t0 * w.rows;
-          dot_x8(p);
-        }
-      });
-      return;
-    }
-    // A table without x8 kernels: unpack each 8-row group into plain rows, then its usual dot.
-    const DotFn dot = kt.dot[static_cast<int>(wt)];
-    const int64_t groups = w.rows / 8;
-    parallel_for(0, groups, [&](int64_t g) {
-      static thread_local std::vector<std::byte> plain;
-      plain.resize(static_cast<size_t>(8 * w.row_bytes));
-      kernels::unpack_x8(w.type, w.data + g * 8 * w.row_bytes, w.row_bytes, plain.data());
-      DotArgs p{};
-      p.w = plain.data();
-      p.w_stride = w.row_bytes;
-      p.r0 = 0;
-      p.r1 = 8;
-      p.a_stride = a_row;
-      p.ldy = w.rows;
-      p.n = n;
-      for (int64_t t0 = 0; t0 < n_tok; t0 += kTokensPerChunk) {
-        p.a = a + t0 * a_row;
-        p.n_tok = std::min(kTokensPerChunk, n_tok - t0);
-        p.y = y + t0 * w.rows + g * 8;
-        dot(p);
-      }
-    });
-    return;
-  }
-  const DotFn dot = kt.dot[static_cast<int>(wt)];
-  parallel_for(0, n_items, [&](int64_t i) {
-    DotArgs p{};
-    p.w = w.data;
-    p.w_stride = w.row_bytes;
-    p.r0 = i * rows_per_item;
-    p.r1 = std::min(w.rows, p.r0 + rows_per_item);
-    p.a_stride = a_row;
-    p.ldy = w.rows;
-    p.n = n;
+  DotArgs base{};
+  base.a_stride = a_row;
+  base.ldy = w.rows;
+  base.n = n;
+  // Rows [r0, r1) of the weights at wp (w_stride apart) for every token, in chunks of tokens;
+  // y0 = the output for row 0 of wp (y itself, or y + 8g for an unpacked copy of group g).
+  auto rectangle = [&](DotFn dot, const std::byte* wp, int64_t w_stride, int64_t r0, int64_t r1, float* y0) {
+    DotArgs p = base;
+    p.w = wp;
+    p.w_stride = w_stride;
+    p.r0 = r0;
+    p.r1 = r1;
     for (int64_t t0 = 0; t0 < n_tok; t0 += kTokensPerChunk) {
       p.a = a + t0 * a_row;
       p.n_tok = std::min(kTokensPerChunk, n_tok - t0);
-      p.y = y + t0 * w.rows;
+      p.y = y0 + t0 * w.rows;
       dot(p);
     }
+  };
+  auto items = [&](DotFn dot, int64_t w_stride) {
+    parallel_for(0, n_items, [&](int64_t i) {
+      const int64_t r0 = i * rows_per_item;
+      rectangle(dot, w.data, w_stride, r0, std::min(w.rows, r0 + rows_per_item), y);
+    });
+  };
+  if (!w.x8) {
+    items(kt.dot[static_cast<int>(wt)], w.row_bytes);
+    return;
+  }
+  if (!kernels::x8_supported(w.type, w.cols, w.rows, w.row_bytes))
+    throw Error(ErrorKind::Runtime, "matmul: an x8 matrix of an unsupported type or shape");
+  if (const DotFn dot_x8 = kt.dot_x8[static_cast<int>(wt)]) {
+    items(dot_x8, 8 * w.row_bytes);
+    return;
+  }
+  // A table without x8 kernels: unpack each 8-row group into plain rows, then its usual dot.
+  const DotFn dot = kt.dot[static_cast<int>(wt)];
+  parallel_for(0, w.rows / 8, [&](int64_t g) {
+    static thread_local std::vector<std::byte> plain;
+    plain.resize(static_cast<size_t>(8 * w.row_bytes));
+    kernels::unpack_x8(w.type, w.data + g * 8 * w.row_bytes, w.row_bytes, plain.data());
+    rectangle(dot, plain.data(), w.row_bytes, 0, 8, y + g * 8);
   });
 }
 
