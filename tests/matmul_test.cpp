@@ -196,7 +196,7 @@ TEST_P(MatmulX8, RepackRoundTripsAndMatmulIsBitIdentical) {
   const std::vector<float> x = random_acts(T, cols, rng);
   for (Isa isa : usable_isas()) {
     MatmulWorkspace ws;
-    for (int64_t n : {int64_t{1}, int64_t{3}, int64_t{4}, T}) {
+    for (int64_t n : {int64_t{1}, int64_t{3}, int64_t{4}, int64_t{8}, int64_t{16}, T}) {
       set_num_threads(1);
       std::vector<float> want(static_cast<size_t>(n * rows)), got(want.size(), NAN);
       matmul(m.view, x.data(), n, want.data(), ws, isa);
@@ -204,6 +204,37 @@ TEST_P(MatmulX8, RepackRoundTripsAndMatmulIsBitIdentical) {
         set_num_threads(th);
         matmul(v, x.data(), n, got.data(), ws, isa);
         ASSERT_TRUE(same_bits(got.data(), want.data(), got.size())) << isa_name(isa) << " T " << n << " threads " << th;
+      }
+    }
+  }
+  set_num_threads(1);
+}
+
+// Kernels keep what they derive from the activations for the rest of one matmul (DotArgs::a_id):
+// a second matmul with new values in the same buffers (same workspace, same x storage) must not
+// see the first one's.
+TEST_P(MatmulX8, NewActivationsInTheSameBuffersAreNotStale) {
+  const GgmlType t = GetParam();
+  std::mt19937 rng(static_cast<unsigned>(t) + 77);
+  const int64_t rows = 64, cols = t == GgmlType::Q6_K ? 512 : 256;
+  const Matrix m = random_matrix(t, rows, cols, rng);
+  std::vector<std::byte> x8(m.bytes.size());
+  for (int64_t g = 0; g < rows / 8; ++g)
+    kernels::repack_x8(t, m.bytes.data() + g * 8 * m.view.row_bytes, m.view.row_bytes, x8.data() + g * 8 * m.view.row_bytes);
+  TensorView v = m.view;
+  v.data = x8.data();
+  v.x8 = true;
+  for (int64_t n : {int64_t{1}, int64_t{8}, int64_t{11}}) {
+    std::vector<float> x = random_acts(n, cols, rng);
+    MatmulWorkspace ws, ws_plain;
+    std::vector<float> got(static_cast<size_t>(n * rows)), want(got.size());
+    for (int th : {1, 2}) {
+      set_num_threads(th);
+      for (int round = 0; round < 3; ++round) {
+        for (float& e : x) e = -e * 0.5f + 0.25f;  // new contents, same storage
+        matmul(v, x.data(), n, got.data(), ws);
+        matmul(m.view, x.data(), n, want.data(), ws_plain);
+        ASSERT_TRUE(same_bits(got.data(), want.data(), got.size())) << "T " << n << " threads " << th << " round " << round;
       }
     }
   }

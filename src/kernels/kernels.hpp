@@ -34,6 +34,10 @@ struct DotArgs {
   float* y;
   int64_t ldy;
   int64_t n;            // elements per row
+  // Nonzero: names the activations' contents (matmul gives every call a new one), so a kernel
+  // may keep what it derived from them (block scales, interleaved copies) across the row ranges
+  // of one matmul instead of redoing it per range. Zero: derive afresh.
+  uint64_t a_id = 0;
 };
 using DotFn = void (*)(const DotArgs&);
 

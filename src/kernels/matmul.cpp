@@ -3,6 +3,7 @@
 #include "bloomz/matmul.hpp"
 
 #include <algorithm>
+#include <atomic>
 #include <cstdlib>
 #include <string>
 #include <vector>
@@ -61,7 +62,9 @@ void matmul_table(const kernels::KernelTable& kt, const TensorView& w, const flo
   }
   const int64_t rows_per_item = n_tok < 4 ? kRowsPerItemDecode : kRowsPerItemBatch;  // multiples of 8
   const int64_t n_items = (w.rows + rows_per_item - 1) / rows_per_item;
+  static std::atomic<uint64_t> next_a_id{0};
   DotArgs base{};
+  base.a_id = next_a_id.fetch_add(1, std::memory_order_relaxed) + 1;
   base.a_stride = a_row;
   base.ldy = w.rows;
   base.n = n;

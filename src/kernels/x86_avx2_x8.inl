@@ -5,9 +5,62 @@
 // not at all (Q8_0), for any number of tokens, from one sequential stream per 8 rows. The integer
 // block sums and the float sequence per output are those of KNib / K32 on the plain rows.
 
+// Eight tokens per pass: their activations interleaved per block (one pointer reaches all eight,
+// where eight separate streams would not fit the general registers), and one unpacking of a block
+// serves eight tokens. Same integer sums and float sequence as run<NT>.
+struct Acts8Q4_0 {
+  int8_t qs[8][32];
+  float d[8];
+  int32_t off[8];
+};
+
+struct X8Q4_0_8 {
+  using Acts8 = Acts8Q4_0;
+  static constexpr int64_t kBlockBytes = 8 * static_cast<int64_t>(sizeof(block_q4_0));
+  static void interleave(const Tile32<W4_0>::Acts* acts, int64_t nb, Acts8* out) {
+    for (int64_t b = 0; b < nb; ++b) {
+      for (int t = 0; t < 8; ++t) {
+        std::memcpy(out[b].qs[t], acts[t].a[b].qs, 32);
+        out[b].d[t] = acts[t].d[b];
+        out[b].off[t] = acts[t].off[b];
+      }
+    }
+  }
+  static void run(const std::byte* group, const Acts8* acts, int64_t nb, __m256* out) {
+    __m256 acc[8];
+    for (int t = 0; t < 8; ++t) acc[t] = _mm256_setzero_ps();
+    const __m256i m4 = _mm256_set1_epi8(0x0F), ones = _mm256_set1_epi16(1);
+    for (int64_t b = 0; b < nb; ++b) {
+      const std::byte* blk = group + b * kBlockBytes;
+      _mm_prefetch(reinterpret_cast<const char*>(blk) + 1024, _MM_HINT_T0);
+      _mm_prefetch(reinterpret_cast<const char*>(blk) + 1024 + 64, _MM_HINT_T0);
+      _mm_prefetch(reinterpret_cast<const char*>(blk) + 1024 + 128, _MM_HINT_T0);
+      const __m256 dw = _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(blk)));
+      __m256i c[8];
+      for (int j = 0; j < 4; ++j) {
+        const __m256i v = loadu(blk + 16 + 32 * j);
+        c[j] = _mm256_and_si256(v, m4);
+        c[j + 4] = _mm256_and_si256(_mm256_srli_epi16(v, 4), m4);
+      }
+      const Acts8& a = acts[b];
+#pragma GCC unroll 8
+      for (int t = 0; t < 8; ++t) {
+        const int8_t* q = a.qs[t];
+        __m256i s16 = _mm256_maddubs_epi16(c[0], bcast32(q));
+#pragma GCC unroll 8
+        for (int j = 1; j < 8; ++j) s16 = _mm256_add_epi16(s16, _mm256_maddubs_epi16(c[j], bcast32(q + 4 * j)));
+        const __m256i isum = _mm256_sub_epi32(_mm256_madd_epi16(s16, ones), _mm256_set1_epi32(a.off[t]));
+        acc[t] = _mm256_fmadd_ps(_mm256_mul_ps(dw, _mm256_broadcast_ss(a.d + t)), _mm256_cvtepi32_ps(isum), acc[t]);
+      }
+    }
+    for (int t = 0; t < 8; ++t) out[t] = acc[t];
+  }
+};
+
 struct X8Q4_0 {
   using W = W4_0;
   using TK = Tile32<W>;
+  using Eight = X8Q4_0_8;
   static int64_t blocks(int64_t n) { return n / 32; }
   static constexpr int kTokens = 6;  // tokens per pass over a block (one unpacking serves them)
   static constexpr int64_t kBlockBytes = 8 * static_cast<int64_t>(sizeof(block_q4_0));
@@ -44,6 +97,7 @@ struct X8Q4_0 {
 struct X8Q8_0 {
   using W = W8_0;
   using TK = Tile32<W>;
+  using Eight = void;
   static int64_t blocks(int64_t n) { return n / 32; }
   static constexpr int kTokens = 4;
   static constexpr int64_t kBlockBytes = 8 * static_cast<int64_t>(sizeof(block_q8_0));
@@ -73,11 +127,91 @@ struct X8Q8_0 {
   }
 };
 
+// Q6_K, eight tokens per pass, their activations interleaved per superblock. One half-group (16
+// elements, one scale) is unpacked at a time and serves all eight tokens; integer sums and the float
+// sequence are those of X8Q6_K::run.
+struct Acts8Q6_K {
+  int8_t qs[8][QK_K];
+  int16_t bsums[8][QK_K / 16];
+  float d[8];
+};
+
+struct X8Q6_K_8 {
+  using Acts8 = Acts8Q6_K;
+  static constexpr int64_t kBlockBytes = 8 * static_cast<int64_t>(sizeof(block_q6_K));
+  static void interleave(const TileK<Q6KTraits>::Acts* acts, int64_t nsb, Acts8* out) {
+    for (int64_t sb = 0; sb < nsb; ++sb) {
+      for (int t = 0; t < 8; ++t) {
+        const block_q8_K& a = acts[t].a[sb];
+        std::memcpy(out[sb].qs[t], a.qs, sizeof a.qs);
+        std::memcpy(out[sb].bsums[t], a.bsums, sizeof a.bsums);
+        out[sb].d[t] = a.d;
+      }
+    }
+  }
+  static void run(const std::byte* group, const Acts8* acts, int64_t nsb, __m256* out) {
+    __m256 acc[8];
+    for (int t = 0; t < 8; ++t) acc[t] = _mm256_setzero_ps();
+    const __m256i m4 = _mm256_set1_epi8(0x0F), m30 = _mm256_set1_epi8(0x30), lo16 = _mm256_set1_epi32(0xFFFF);
+    for (int64_t sb = 0; sb < nsb; ++sb) {
+      const std::byte* blk = group + sb * kBlockBytes;
+      for (int64_t i = 0; i < kBlockBytes; i += 64) _mm_prefetch(reinterpret_cast<const char*>(blk) + kBlockBytes + i, _MM_HINT_T0);
+      const auto* scl = reinterpret_cast<const int8_t*>(blk + 16);
+      __m256i scv[16], pairs[8];
+      for (int h = 0; h < 16; ++h) {  // lane r: (sc_r[h], sc_r[h]) as two int16
+        const __m256i s32 = _mm256_cvtepi8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(scl + 8 * h)));
+        scv[h] = _mm256_or_si256(_mm256_and_si256(s32, lo16), _mm256_slli_epi32(s32, 16));
+      }
+      for (int k = 0; k < 8; ++k) {  // lane r: (sc_r[2k], sc_r[2k+1])
+        const __m128i a = _mm_cvtepi8_epi16(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(scl + 16 * k)));
+        const __m128i b = _mm_cvtepi8_epi16(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(scl + 16 * k + 8)));
+        pairs[k] = _mm256_set_m128i(_mm_unpackhi_epi16(a, b), _mm_unpacklo_epi16(a, b));
+      }
+      const Acts8& a = acts[sb];
+      __m256i isum[8];
+      for (int t = 0; t < 8; ++t) isum[t] = _mm256_setzero_si256();
+      for (int n = 0; n < 2; ++n) {
+        for (int kk = 0; kk < 4; ++kk) {
+          const int g = 4 * n + kk;
+          const std::byte* qlv = blk + 144 + (2 * n + kk % 2) * 8 * 32;
+          const std::byte* qhv = blk + 1168 + 8 * n * 32;
+          for (int half = 0; half < 2; ++half) {
+            __m256i c[4];
+            for (int j = 0; j < 4; ++j) {
+              const __m256i v = loadu(qlv + 32 * (4 * half + j)), h = loadu(qhv + 32 * (4 * half + j));
+              const __m256i lo = kk / 2 ? _mm256_and_si256(_mm256_srli_epi16(v, 4), m4) : _mm256_and_si256(v, m4);
+              const __m256i hs = kk == 0 ? _mm256_slli_epi16(h, 4) : kk == 1 ? _mm256_slli_epi16(h, 2) : kk == 2 ? h : _mm256_srli_epi16(h, 2);
+              c[j] = _mm256_or_si256(lo, _mm256_and_si256(hs, m30));
+            }
+            const __m256i sc = scv[2 * g + half];
+#pragma GCC unroll 8
+            for (int t = 0; t < 8; ++t) {
+              const int8_t* q = a.qs[t] + 32 * g + 16 * half;
+              const __m256i p0 = _mm256_add_epi16(_mm256_maddubs_epi16(c[0], bcast32(q)), _mm256_maddubs_epi16(c[1], bcast32(q + 4)));
+              const __m256i p1 = _mm256_add_epi16(_mm256_maddubs_epi16(c[2], bcast32(q + 8)), _mm256_maddubs_epi16(c[3], bcast32(q + 12)));
+              isum[t] = _mm256_add_epi32(isum[t], _mm256_add_epi32(_mm256_madd_epi16(p0, sc), _mm256_madd_epi16(p1, sc)));
+            }
+          }
+        }
+      }
+      const __m256 dw = _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(blk)));
+      for (int t = 0; t < 8; ++t) {
+        __m256i x = _mm256_setzero_si256();
+        for (int k = 0; k < 8; ++k) x = _mm256_add_epi32(x, _mm256_madd_epi16(pairs[k], bcast32(a.bsums[t] + 2 * k)));
+        const __m256i s = _mm256_sub_epi32(isum[t], _mm256_slli_epi32(x, 5));
+        acc[t] = _mm256_add_ps(acc[t], _mm256_mul_ps(_mm256_mul_ps(dw, _mm256_set1_ps(a.d[t])), _mm256_cvtepi32_ps(s)));
+      }
+    }
+    for (int t = 0; t < 8; ++t) out[t] = acc[t];
+  }
+};
+
 // Q6_K: per superblock the 8 rows' codes of group g = 4n + kk, chunk j, come from one ql vector
 // (low or high nibbles) and one qh vector (2 bits moved to bits 4-5); sums and float steps as in
 // TileK<Q6KTraits> / KQK (isum - 32 * sum_h sc_h * bsum_h, then acc + (d_w * d_a) * s).
 struct X8Q6_K {
   using TK = TileK<Q6KTraits>;
+  using Eight = X8Q6_K_8;
   static constexpr int64_t kBlockBytes = 8 * static_cast<int64_t>(sizeof(block_q6_K));
   static constexpr int kTokens = 4;
   static int64_t blocks(int64_t n) { return n / QK_K; }
@@ -143,13 +277,38 @@ struct X8Q6_K {
 template <typename X>
 void rect_x8(const DotArgs& p) {
   using TK = typename X::TK;
-  static thread_local Scratch act_buf, act_list;
+  // What is derived from the activations, kept per thread for the other row ranges of the same call.
+  static thread_local Scratch act_buf, act_list, acts8_buf;
+  static thread_local uint64_t prepared_id = 0;
+  static thread_local const std::byte* prepared_a = nullptr;
+  const bool fresh = p.a_id == 0 || p.a_id != prepared_id || p.a != prepared_a;
   auto* acts = act_list.get<typename TK::Acts>(static_cast<size_t>(p.n_tok));
-  TK::prepare(p, act_buf, acts);
   const int64_t nb = X::blocks(p.n);
+  if (fresh) TK::prepare(p, act_buf, acts);
+  int64_t n8 = 0;  // tokens served by the eight-token kernel (whole groups of 8)
+  [[maybe_unused]] void* acts8 = nullptr;
+  if constexpr (!std::is_void_v<typename X::Eight>) {
+    using A8 = typename X::Eight::Acts8;
+    n8 = p.n_tok / 8 * 8;
+    A8* a8 = acts8_buf.get<A8>(static_cast<size_t>(n8 / 8 * nb));
+    if (fresh) {
+      for (int64_t t0 = 0; t0 < n8; t0 += 8) X::Eight::interleave(acts + t0, nb, a8 + t0 / 8 * nb);
+    }
+    acts8 = a8;
+  }
+  prepared_id = p.a_id;
+  prepared_a = p.a;
   for (int64_t r = p.r0; r < p.r1; r += 8) {
     const std::byte* group = p.w + (r / 8) * p.w_stride;
-    for (int64_t t0 = 0; t0 < p.n_tok;) {
+    if constexpr (!std::is_void_v<typename X::Eight>) {
+      using A8 = typename X::Eight::Acts8;
+      for (int64_t t0 = 0; t0 < n8; t0 += 8) {
+        __m256 out[8];
+        X::Eight::run(group, static_cast<const A8*>(acts8) + t0 / 8 * nb, nb, out);
+        for (int t = 0; t < 8; ++t) _mm256_storeu_ps(p.y + (t0 + t) * p.ldy + r, out[t]);
+      }
+    }
+    for (int64_t t0 = n8; t0 < p.n_tok;) {
       __m256 out[6];
       const int64_t left = p.n_tok - t0;
       const int nt = left >= X::kTokens ? X::kTokens : static_cast<int>(left);
