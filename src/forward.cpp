@@ -163,22 +163,24 @@ void Session::forward_rows(std::span<const Row> rows, Buffers& b, bool want_all,
   const float eps = c.layer_norm_eps;
   const float kq_scale = 1.0f / std::sqrt(static_cast<float>(D));
 
+  // The per-row steps between matmuls run one row per task: with several sequences decoding
+  // together they would otherwise leave the other threads waiting.
   // x: [T][E] = LN(token_embd rows)
-  for (int64_t t = 0; t < T; ++t) {
+  parallel_for(0, T, [&](int64_t t) {
     dequantize_matrix_row(m.token_embd, rows[static_cast<size_t>(t)].token, b.cur.data() + t * E);
     ops::layer_norm(b.cur.data() + t * E, b.x.data() + t * E, E, m.token_embd_norm_w, m.token_embd_norm_b, eps);
-  }
+  });
 
   for (int64_t il = 0; il < c.n_layer; ++il) {
     const LayerWeights& L = m.layers[static_cast<size_t>(il)];
     // cur: [T][E] = LN(x; attn_norm)
-    for (int64_t t = 0; t < T; ++t) ops::layer_norm(b.x.data() + t * E, b.cur.data() + t * E, E, L.attn_norm_w, L.attn_norm_b, eps);
+    parallel_for(0, T, [&](int64_t t) { ops::layer_norm(b.x.data() + t * E, b.cur.data() + t * E, E, L.attn_norm_w, L.attn_norm_b, eps); });
     // qkv: [T][3E] = W_qkv cur + b
     matmul(L.attn_qkv, b.cur.data(), T, b.qkv.data(), ws);
-    for (int64_t t = 0; t < T; ++t) ops::add_bias(b.qkv.data() + t * 3 * E, L.attn_qkv_b, 3 * E);
 
-    // Store each row's K and V in its session's cache at (layer il, head h, position pos).
-    for (int64_t t = 0; t < T; ++t) {
+    // Add the bias, then store each row's K and V in its session's cache at (layer il, head h, position pos).
+    parallel_for(0, T, [&](int64_t t) {
+      ops::add_bias(b.qkv.data() + t * 3 * E, L.attn_qkv_b, 3 * E);
       const Row& row = rows[static_cast<size_t>(t)];
       Buffers& kv = *row.session->buf_;
       const size_t n_ctx = static_cast<size_t>(row.session->n_ctx_);
@@ -195,7 +197,7 @@ void Session::forward_rows(std::span<const Row> rows, Buffers& b, bool want_all,
           std::memcpy(kv.v32.data() + at, v + h * D, static_cast<size_t>(D) * sizeof(float));
         }
       }
-    }
+    });
 
     // Attention, one head per task: score_k = (q . k_k) * scale + slope * -(pos - k) for k <= pos,
     // softmax (max-subtracted, sum in double), out = sum_k p_k v_k. An fp16 cache is read as it is
@@ -244,33 +246,32 @@ void Session::forward_rows(std::span<const Row> rows, Buffers& b, bool want_all,
 
     // x = W_o attn + b_o + x
     matmul(L.attn_output, b.attn.data(), T, b.proj.data(), ws);
-    for (int64_t t = 0; t < T; ++t) {
+    // x = W_down gelu(W_up LN(x) + b_up) + b_down + x
+    parallel_for(0, T, [&](int64_t t) {
       float* p = b.proj.data() + t * E;
       ops::add_bias(p, L.attn_output_b, E);
       float* xt = b.x.data() + t * E;
       for (int64_t i = 0; i < E; ++i) xt[i] = p[i] + xt[i];
-    }
-
-    // x = W_down gelu(W_up LN(x) + b_up) + b_down + x
-    for (int64_t t = 0; t < T; ++t) ops::layer_norm(b.x.data() + t * E, b.cur.data() + t * E, E, L.ffn_norm_w, L.ffn_norm_b, eps);
+      ops::layer_norm(xt, b.cur.data() + t * E, E, L.ffn_norm_w, L.ffn_norm_b, eps);
+    });
     matmul(L.ffn_up, b.cur.data(), T, b.ffn.data(), ws);
-    for (int64_t t = 0; t < T; ++t) bias_gelu(b.ffn.data() + t * F, L.ffn_up_b, F);
+    parallel_for(0, T, [&](int64_t t) { bias_gelu(b.ffn.data() + t * F, L.ffn_up_b, F); });
     matmul(L.ffn_down, b.ffn.data(), T, b.proj.data(), ws);
-    for (int64_t t = 0; t < T; ++t) {
+    parallel_for(0, T, [&](int64_t t) {
       float* p = b.proj.data() + t * E;
       ops::add_bias(p, L.ffn_down_b, E);
       float* xt = b.x.data() + t * E;
       for (int64_t i = 0; i < E; ++i) xt[i] = p[i] + xt[i];
-    }
+    });
   }
   for (const Row& row : rows) row.session->n_past_ = std::max(row.session->n_past_, row.pos + 1);
 
   // logits = W_out LN(x; output_norm), for every row or only the last one.
   if (want_all || want_last) {
     const int64_t first = want_all ? 0 : T - 1;
-    for (int64_t t = first; t < T; ++t) {
+    parallel_for(first, T, [&](int64_t t) {
       ops::layer_norm(b.x.data() + t * E, b.cur.data() + (t - first) * E, E, m.output_norm_w, m.output_norm_b, eps);
-    }
+    });
     matmul(m.output, b.cur.data(), T - first, logits_out, ws);
   }
 }
