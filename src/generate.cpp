@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cmath>
+#include <cstring>
 #include <fmt/format.h>
 
 #include "bloomz/error.hpp"
@@ -48,6 +49,17 @@ size_t utf8_complete_prefix(std::string_view s) {
   return n;
 }
 
+// One pass with no early exit (it vectorizes): an exponent of all ones is Inf or NaN.
+bool all_finite(std::span<const float> v) {
+  uint32_t bad = 0;
+  for (const float f : v) {
+    uint32_t u;
+    std::memcpy(&u, &f, sizeof u);
+    bad |= static_cast<uint32_t>((u & 0x7F800000u) == 0x7F800000u);
+  }
+  return bad == 0;
+}
+
 StepLogprobs logprobs_of(std::span<const float> logits, int32_t chosen, int32_t n) {
   const float max = *std::max_element(logits.begin(), logits.end());
   double sum = 0.0;
@@ -84,11 +96,10 @@ void Generation::cancel() {
 std::optional<int32_t> Generation::step(std::span<const float> logits, int64_t n_past, int64_t n_ctx) {
   if (done_) return std::nullopt;
   // NaN/Inf weights surface here: refuse them rather than sample garbage (hardening, issue 8).
-  for (const float l : logits) {
-    if (!std::isfinite(l)) {
-      throw Error(ErrorKind::Runtime, fmt::format("the model produced a non-finite logit ({}) after {} tokens: its weights contain NaN or Inf", l,
-                                                  history_.size()));
-    }
+  if (!all_finite(logits)) {
+    const float l = *std::find_if(logits.begin(), logits.end(), [](float v) { return !std::isfinite(v); });
+    throw Error(ErrorKind::Runtime, fmt::format("the model produced a non-finite logit ({}) after {} tokens: its weights contain NaN or Inf", l,
+                                                history_.size()));
   }
   std::string& text = result_.text;
   const int32_t tok = sampler_.sample(logits, history_);

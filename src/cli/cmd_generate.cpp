@@ -5,6 +5,7 @@
 #include <atomic>
 #include <chrono>
 #include <csignal>
+#include <exception>
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 #include <limits>
@@ -292,9 +293,25 @@ int run_batch(const GenOptions& opt, const Model& model, const Tokenizer& tok, c
     // One pass over the weights serves every active sequence.
     std::span<const float> logits = Session::eval_together(active, tokens);
     const size_t V = static_cast<size_t>(model.config().n_vocab);
-    for (size_t i = 0; i < active_slots.size(); ++i) {
+    // The sequences' sampling steps are independent: one per task. Errors are raised in slot order.
+    const size_t n_active = active_slots.size();
+    std::vector<std::optional<int32_t>> nexts(n_active);
+    std::vector<std::exception_ptr> errors(n_active);
+    parallel_for(0, static_cast<int64_t>(n_active), [&](int64_t j) {
+      const auto i = static_cast<size_t>(j);
       Slot& s = *active_slots[i];
-      const std::optional<int32_t> next = s.gen->step(logits.subspan(i * V, V), s.session->n_past(), s.session->n_ctx());
+      try {
+        nexts[i] = s.gen->step(logits.subspan(i * V, V), s.session->n_past(), s.session->n_ctx());
+      } catch (...) {
+        errors[i] = std::current_exception();
+      }
+    });
+    for (size_t i = 0; i < n_active; ++i) {
+      if (errors[i]) std::rethrow_exception(errors[i]);
+    }
+    for (size_t i = 0; i < n_active; ++i) {
+      Slot& s = *active_slots[i];
+      const std::optional<int32_t>& next = nexts[i];
       if (next) {
         s.next = *next;
       } else {
