@@ -149,13 +149,40 @@ struct X8Q6_K_8 {
       }
     }
   }
+  // Half-groups of group g = 4n + KK (KK: which nibble of ql and which 2 bits of qh), all eight
+  // tokens; also prefetches 4 lines of the next superblock (27 lines over its 8 calls).
+  template <int KK>
+  static void group_codes(const std::byte* blk, int n, const __m256i* scv, const Acts8& a, __m256i* isum) {
+    const __m256i m4 = _mm256_set1_epi8(0x0F), m30 = _mm256_set1_epi8(0x30);
+    const int g = 4 * n + KK;
+    for (int i = 0; i < 4; ++i) _mm_prefetch(reinterpret_cast<const char*>(blk) + kBlockBytes + 64 * (4 * g + i), _MM_HINT_T0);
+    const std::byte* qlv = blk + 144 + (2 * n + KK % 2) * 8 * 32;
+    const std::byte* qhv = blk + 1168 + 8 * n * 32;
+    for (int half = 0; half < 2; ++half) {
+      __m256i c[4];
+      for (int j = 0; j < 4; ++j) {
+        const __m256i v = loadu(qlv + 32 * (4 * half + j)), h = loadu(qhv + 32 * (4 * half + j));
+        const __m256i lo = KK / 2 ? _mm256_and_si256(_mm256_srli_epi16(v, 4), m4) : _mm256_and_si256(v, m4);
+        // bits 2KK, 2KK+1 of each byte to bits 4, 5 (16-bit shifts: what crosses a byte is masked off)
+        const __m256i hs = KK == 0 ? _mm256_slli_epi16(h, 4) : KK == 1 ? _mm256_slli_epi16(h, 2) : KK == 2 ? h : _mm256_srli_epi16(h, 2);
+        c[j] = _mm256_or_si256(lo, _mm256_and_si256(hs, m30));
+      }
+      const __m256i sc = scv[2 * g + half];
+#pragma GCC unroll 8
+      for (int t = 0; t < 8; ++t) {
+        const int8_t* q = a.qs[t] + 32 * g + 16 * half;
+        const __m256i p0 = _mm256_add_epi16(_mm256_maddubs_epi16(c[0], bcast32(q)), _mm256_maddubs_epi16(c[1], bcast32(q + 4)));
+        const __m256i p1 = _mm256_add_epi16(_mm256_maddubs_epi16(c[2], bcast32(q + 8)), _mm256_maddubs_epi16(c[3], bcast32(q + 12)));
+        isum[t] = _mm256_add_epi32(isum[t], _mm256_add_epi32(_mm256_madd_epi16(p0, sc), _mm256_madd_epi16(p1, sc)));
+      }
+    }
+  }
   static void run(const std::byte* group, const Acts8* acts, int64_t nsb, __m256* out) {
     __m256 acc[8];
     for (int t = 0; t < 8; ++t) acc[t] = _mm256_setzero_ps();
-    const __m256i m4 = _mm256_set1_epi8(0x0F), m30 = _mm256_set1_epi8(0x30), lo16 = _mm256_set1_epi32(0xFFFF);
+    const __m256i lo16 = _mm256_set1_epi32(0xFFFF);
     for (int64_t sb = 0; sb < nsb; ++sb) {
       const std::byte* blk = group + sb * kBlockBytes;
-      for (int64_t i = 0; i < kBlockBytes; i += 64) _mm_prefetch(reinterpret_cast<const char*>(blk) + kBlockBytes + i, _MM_HINT_T0);
       const auto* scl = reinterpret_cast<const int8_t*>(blk + 16);
       __m256i scv[16], pairs[8];
       for (int h = 0; h < 16; ++h) {  // lane r: (sc_r[h], sc_r[h]) as two int16
@@ -171,28 +198,10 @@ struct X8Q6_K_8 {
       __m256i isum[8];
       for (int t = 0; t < 8; ++t) isum[t] = _mm256_setzero_si256();
       for (int n = 0; n < 2; ++n) {
-        for (int kk = 0; kk < 4; ++kk) {
-          const int g = 4 * n + kk;
-          const std::byte* qlv = blk + 144 + (2 * n + kk % 2) * 8 * 32;
-          const std::byte* qhv = blk + 1168 + 8 * n * 32;
-          for (int half = 0; half < 2; ++half) {
-            __m256i c[4];
-            for (int j = 0; j < 4; ++j) {
-              const __m256i v = loadu(qlv + 32 * (4 * half + j)), h = loadu(qhv + 32 * (4 * half + j));
-              const __m256i lo = kk / 2 ? _mm256_and_si256(_mm256_srli_epi16(v, 4), m4) : _mm256_and_si256(v, m4);
-              const __m256i hs = kk == 0 ? _mm256_slli_epi16(h, 4) : kk == 1 ? _mm256_slli_epi16(h, 2) : kk == 2 ? h : _mm256_srli_epi16(h, 2);
-              c[j] = _mm256_or_si256(lo, _mm256_and_si256(hs, m30));
-            }
-            const __m256i sc = scv[2 * g + half];
-#pragma GCC unroll 8
-            for (int t = 0; t < 8; ++t) {
-              const int8_t* q = a.qs[t] + 32 * g + 16 * half;
-              const __m256i p0 = _mm256_add_epi16(_mm256_maddubs_epi16(c[0], bcast32(q)), _mm256_maddubs_epi16(c[1], bcast32(q + 4)));
-              const __m256i p1 = _mm256_add_epi16(_mm256_maddubs_epi16(c[2], bcast32(q + 8)), _mm256_maddubs_epi16(c[3], bcast32(q + 12)));
-              isum[t] = _mm256_add_epi32(isum[t], _mm256_add_epi32(_mm256_madd_epi16(p0, sc), _mm256_madd_epi16(p1, sc)));
-            }
-          }
-        }
+        group_codes<0>(blk, n, scv, a, isum);
+        group_codes<1>(blk, n, scv, a, isum);
+        group_codes<2>(blk, n, scv, a, isum);
+        group_codes<3>(blk, n, scv, a, isum);
       }
       const __m256 dw = _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(blk)));
       for (int t = 0; t < 8; ++t) {
