@@ -76,8 +76,7 @@ Session::Session(const Model& model, const SessionOptions& options) : model_(mod
   if (options.n_batch < 1) throw Error(ErrorKind::Usage, fmt::format("--batch-size {} must be at least 1", options.n_batch));
   buf_ = std::make_unique<Buffers>();
   Buffers& b = *buf_;
-  b.n_batch = std::min(options.n_batch, n_ctx_);
-  b.reserve_rows(b.n_batch, c.n_embd, c.n_ff);
+  b.n_batch = std::min(options.n_batch, n_ctx_);  // activation rows are sized by the first evals, up to this
   b.slopes = ops::alibi_slopes(c.n_head, c.max_alibi_bias);
   const size_t E = static_cast<size_t>(c.n_embd);
   const size_t kv = static_cast<size_t>(c.n_layer) * E * static_cast<size_t>(n_ctx_);
@@ -119,6 +118,7 @@ std::span<const float> Session::eval(std::span<const int32_t> tokens, LogitsMode
   const size_t rows = mode == LogitsMode::All ? static_cast<size_t>(n) : (mode == LogitsMode::Last ? 1 : 0);
   logits_.resize(rows * static_cast<size_t>(V));
   std::vector<Row> batch;
+  buf_->reserve_rows(std::min(buf_->n_batch, n), model_.config().n_embd, model_.config().n_ff);
   for (int64_t done = 0; done < n; done += buf_->n_batch) {
     const int64_t len = std::min(buf_->n_batch, n - done);
     const bool last_chunk = done + len == n;
