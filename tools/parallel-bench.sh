@@ -7,7 +7,9 @@
 # the items after it; the longest gen_ms is printed too.) Also checks that every item's tokens are
 # the same in both runs.
 #
-# Usage: tools/parallel-bench.sh MODEL.gguf [N=8] [G=48] [THREADS=2]
+# Usage: [REPS=1] tools/parallel-bench.sh MODEL.gguf [N=8] [G=48] [THREADS=2]
+# With REPS > 1 the pair of runs is repeated (interleaved, so that a slow spell of a noisy machine
+# hits both) and the median speed-up is printed last.
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 BLOOMZ=${BLOOMZ:-$ROOT/build/src/bloomz}
@@ -27,9 +29,11 @@ run() {  # run P OUT: wall seconds of one run to OUT.wall
   t1=$(date +%s.%N)
   echo "$t0 $t1" > "$2.wall"
 }
+REPS=${REPS:-1}
+for r in $(seq 1 "$REPS"); do
 run 1 "$tmp/p1.jsonl"
 run "$N" "$tmp/pn.jsonl"
-python3 - "$tmp/p1.jsonl" "$tmp/pn.jsonl" "$N" <<'PY'
+python3 - "$tmp/p1.jsonl" "$tmp/pn.jsonl" "$N" <<'PY' | tee -a "$tmp/lines"
 import json, sys
 def load(path):
     items = [json.loads(l) for l in open(path)]
@@ -47,3 +51,11 @@ print(f"{tokens} generated tokens, decode time = wall - load - prompts: --parall
       f"--parallel {n} {tokens / dn:.1f} t/s, speed-up {d1 / dn:.2f}x; outputs identical")
 print(f"  (sum of gen_ms {g1:.2f} s -> {tokens / g1:.1f} t/s; longest gen_ms {gn:.2f} s -> {tokens / gn:.1f} t/s)")
 PY
+done
+if [ "$REPS" -gt 1 ]; then
+  python3 - "$tmp/lines" <<'PY'
+import re, statistics, sys
+ups = [float(m.group(1)) for m in re.finditer(r"speed-up ([0-9.]+)x", open(sys.argv[1]).read())]
+print(f"median speed-up over {len(ups)} pairs: {statistics.median(ups):.2f}x (min {min(ups):.2f}x, max {max(ups):.2f}x)")
+PY
+fi

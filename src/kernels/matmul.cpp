@@ -34,9 +34,12 @@ namespace {
 
 constexpr int64_t kRowsPerItemDecode = 64;  // T small: rows per parallel item
 constexpr int64_t kRowsPerItemBatch = 32;   // T large: rows whose weights stay in L1/L2
-constexpr int64_t kRowsPerItemX8 = 128;     // x8 weights, any T: each item costs a shared-counter
-                                            // fetch and a kernel entry (worth 8-14 % of a decode step at 64)
 constexpr int64_t kTokensPerChunk = 64;     // tokens per kernel call within an item
+
+// x8 weights, any T: each item costs a shared-counter fetch and a kernel entry (64-row items cost
+// 8-14 % of a 560m decode step), so items are large, but small enough that the last one does not
+// keep the other threads waiting: about 8 per thread, 64 to 256 rows.
+int64_t rows_per_x8_item(int64_t rows) { return std::clamp<int64_t>(rows / (8 * num_threads()) / 8 * 8, 64, 256); }
 
 void matmul_table(const kernels::KernelTable& kt, const TensorView& w, const float* x, int64_t n_tok,
                   float* y, MatmulWorkspace& ws) {
@@ -62,7 +65,7 @@ void matmul_table(const kernels::KernelTable& kt, const TensorView& w, const flo
     parallel_for(0, n_tok, [&](int64_t t) { q(x + t * n, buf + t * a_row, n); });
     a = buf;
   }
-  const int64_t rows_per_item = w.x8 ? kRowsPerItemX8 : n_tok < 4 ? kRowsPerItemDecode : kRowsPerItemBatch;  // multiples of 8
+  const int64_t rows_per_item = w.x8 ? rows_per_x8_item(w.rows) : n_tok < 4 ? kRowsPerItemDecode : kRowsPerItemBatch;  // multiples of 8
   const int64_t n_items = (w.rows + rows_per_item - 1) / rows_per_item;
   static std::atomic<uint64_t> next_a_id{0};
   DotArgs base{};
