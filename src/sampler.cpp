@@ -91,6 +91,24 @@ float block_max(const float* p, size_t len) {
   return m;
 }
 
+// Arg-max, lowest id on ties; NaN never wins; all -inf/NaN -> 0.
+int32_t argmax_first(const float* w, size_t n) {
+  constexpr size_t kBlock = 64;
+  float best_l = kNegInf;
+  size_t best_block = 0;
+  for (size_t i = 0; i < n; i += kBlock) {
+    const float m = block_max(w + i, std::min(kBlock, n - i));
+    if (m > best_l) {  // strict: the first block holding the max wins
+      best_l = m;
+      best_block = i;
+    }
+  }
+  for (size_t i = best_block; i < std::min(best_block + kBlock, n); ++i) {
+    if (w[i] == best_l) return static_cast<int32_t>(i);
+  }
+  return 0;
+}
+
 }  // namespace
 
 Sampler::Sampler(SamplerParams params) : params_(std::move(params)), rng_(params_.seed) {}
@@ -318,28 +336,19 @@ int32_t Sampler::pick(float temp) {
 
 int32_t Sampler::sample(std::span<const float> logits, std::span<const int32_t> history) {
   if (logits.empty()) return -1;
+  const SamplerParams& p = params_;
+  const bool greedy = !(p.temp > 0.0f);
+  // Greedy with nothing that changes a logit: the arg-max of the logits themselves, without the
+  // working copy (a vocabulary-sized copy per token and sequence). An EOS that wins although
+  // ignore_eos bans it takes the full path below, where it has -inf.
+  const bool penalties_on =
+      p.repeat_last_n != 0 && (p.repeat_penalty != 1.0f || p.frequency_penalty != 0.0f || p.presence_penalty != 0.0f);
+  if (greedy && p.logit_bias.empty() && !penalties_on) {
+    const int32_t tok = argmax_first(logits.data(), logits.size());
+    if (!(p.ignore_eos && tok == p.eos_id)) return tok;
+  }
   prepare(logits, history);
-
-  // Arg-max, lowest id on ties; NaN never wins; all -inf/NaN -> 0.
-  const auto greedy = [this]() {
-    const float* w = work_.data();
-    const size_t n = work_.size();
-    constexpr size_t kBlock = 64;
-    float best_l = kNegInf;
-    size_t best_block = 0;
-    for (size_t i = 0; i < n; i += kBlock) {
-      const float m = block_max(w + i, std::min(kBlock, n - i));
-      if (m > best_l) {  // strict: the first block holding the max wins
-        best_l = m;
-        best_block = i;
-      }
-    }
-    for (size_t i = best_block; i < std::min(best_block + kBlock, n); ++i) {
-      if (w[i] == best_l) return static_cast<int32_t>(i);
-    }
-    return int32_t{0};
-  };
-  if (!(params_.temp > 0.0f)) return greedy();
+  if (greedy) return argmax_first(work_.data(), work_.size());
 
   // 3. top-k (or every token that is not banned).
   const size_t n = work_.size();
@@ -348,7 +357,7 @@ int32_t Sampler::sample(std::span<const float> logits, std::span<const int32_t> 
   } else {
     select_all();
   }
-  if (cand_.empty()) return greedy();  // everything banned: fall back to the (lowest) arg-max
+  if (cand_.empty()) return argmax_first(work_.data(), work_.size());  // everything banned: fall back to the (lowest) arg-max
   // A +inf logit (from a +inf bias) takes all the mass: keep only those, as equals.
   if (std::any_of(cand_.begin(), cand_.end(), [](const Candidate& c) { return c.logit == kPosInf; })) {
     size_t out = 0;

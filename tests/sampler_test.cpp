@@ -11,6 +11,7 @@
 #include <ctime>
 #include <limits>
 #include <numeric>
+#include <random>
 #include <set>
 #include <string>
 #include <vector>
@@ -453,6 +454,35 @@ TEST(Sampler, IgnoreEosNeverReturnsEos) {
   p.ignore_eos = true;
   Sampler s{p};
   for (int i = 0; i < 2000; ++i) EXPECT_NE(s.sample(logits, {}), 2);
+}
+
+// Plain greedy takes the arg-max of the logits without the working copy; a zero logit bias forces
+// the full path on the same values. Both must agree, ties, -inf runs and a banned EOS included.
+TEST(Sampler, GreedyShortcutEqualsFullPath) {
+  std::mt19937 rng(99);
+  for (int round = 0; round < 200; ++round) {
+    const size_t n = 1 + rng() % 700;
+    std::vector<float> logits(n);
+    for (float& l : logits) l = static_cast<float>(static_cast<int>(rng() % 9)) - 4.0f;  // many ties
+    if (round % 5 == 0) std::fill(logits.begin(), logits.begin() + static_cast<long>(n / 2), -kInf);
+    if (round % 7 == 0) std::fill(logits.begin(), logits.end(), -kInf);
+    for (const bool ignore_eos : {false, true}) {
+      SamplerParams fast;
+      fast.eos_id = static_cast<int32_t>(rng() % n);
+      fast.ignore_eos = ignore_eos;
+      if (round % 3 == 0) logits[static_cast<size_t>(fast.eos_id)] = 9.0f;  // EOS is the arg-max
+      SamplerParams full = fast;
+      full.logit_bias = {{0, 0.0f}};
+      const int32_t a = Sampler{fast}.sample(logits, {}), b = Sampler{full}.sample(logits, {});
+      ASSERT_EQ(a, b) << "round " << round << " ignore_eos " << ignore_eos;
+      const bool other_finite = std::any_of(logits.begin(), logits.end(), [&, i = size_t{0}](float l) mutable {
+        return i++ != static_cast<size_t>(fast.eos_id) && l != -kInf;
+      });
+      if (ignore_eos && other_finite) {
+        EXPECT_NE(a, fast.eos_id);
+      }
+    }
+  }
 }
 
 TEST(Sampler, AllBannedFallsBackToLowestId) {
