@@ -2,6 +2,7 @@
 // greedy output against llama.cpp's, stop strings, batch files, seeds and the logits command.
 #include <gtest/gtest.h>
 #include <sys/wait.h>
+#include <unistd.h>
 
 #include <nlohmann/json.hpp>
 #include <sstream>
@@ -211,7 +212,7 @@ TEST(Cli, ClosedStdoutEndsQuietly) {
 }
 
 TEST(Cli, LogitsCommandWritesNpy) {
-  const std::string out = "/tmp/bloomz-logits-test.npy";
+  const std::string out = "/tmp/bloomz-logits-test-" + std::to_string(::getpid()) + ".npy";
   const Outcome r = run("logits -m " + model("small256-f32") + " -p Hello -o " + out + " --kv-type f32");
   ASSERT_EQ(r.status, 0) << r.err;
   const auto ours = bloomz::test::read_npy_f32(out);
@@ -312,7 +313,7 @@ TEST(Cli, BenchReportsLlamaBenchFields) {
 
 // Ctrl-C stops after the current token: the output so far, the timing summary, exit 130.
 TEST(Cli, SigintStopsWithOutputAndTimings) {
-  const std::string err = "/tmp/bloomz-sigint-err.txt";
+  const std::string err = "/tmp/bloomz-sigint-err-" + std::to_string(::getpid()) + ".txt";
   const std::string cmd = "bash -c '" + std::string(BLOOMZ_BINARY) + " -m " + model("small256-q4_0") +
                           " -p Hello -n -1 -c 30000 --ignore-eos --json -t 1 2>" + err +
                           " & pid=$!; sleep 1.5; kill -INT $pid; wait $pid; echo \"exit=$?\"'";

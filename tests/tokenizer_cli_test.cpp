@@ -3,6 +3,7 @@
 // formats and errors of cli.md.
 #include <gtest/gtest.h>
 #include <sys/wait.h>
+#include <unistd.h>
 
 #include <cstdio>
 #include <fstream>
@@ -43,8 +44,9 @@ std::string ids_line(const std::vector<int32_t>& ids) {
   return s + "]\n";
 }
 
+// Named per process: ctest runs tests (and other checkouts run theirs) side by side.
 std::string write_temp(const std::string& name, const std::string& bytes) {
-  const std::string path = std::string(testing::TempDir()) + "/" + name;
+  const std::string path = std::string(testing::TempDir()) + "/bloomz-" + std::to_string(::getpid()) + "-" + name;
   std::ofstream f(path, std::ios::binary);
   f.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
   return path;

@@ -36,10 +36,20 @@ constexpr int64_t kRowsPerItemDecode = 64;  // T small: rows per parallel item
 constexpr int64_t kRowsPerItemBatch = 32;   // T large: rows whose weights stay in L1/L2
 constexpr int64_t kTokensPerChunk = 64;     // tokens per kernel call within an item
 
-// x8 weights, any T: each item costs a shared-counter fetch and a kernel entry (64-row items cost
-// 8-14 % of a 560m decode step), so items are large, but small enough that the last one does not
-// keep the other threads waiting: about 8 per thread, 64 to 256 rows.
-int64_t rows_per_x8_item(int64_t rows) { return std::clamp<int64_t>(rows / (8 * num_threads()) / 8 * 8, 64, 256); }
+// Item boundaries for x8 weights, any T. Each item costs a shared-counter fetch and a kernel entry
+// (64-row items cost 8-14 % of a 560m decode step), so items are large (up to 256 rows, which
+// keeps a prompt chunk's weights in L2), and they shrink towards the end of the matrix (guided
+// scheduling: a quarter share of the rows left per thread, 32 at least) so that the last one does
+// not keep the other threads waiting.
+void x8_item_bounds(int64_t rows, std::vector<int64_t>& bounds) {
+  bounds.clear();
+  const int64_t share = 2 * num_threads();
+  for (int64_t r = 0; r < rows;) {
+    bounds.push_back(r);
+    r += std::min(rows - r, std::clamp<int64_t>((rows - r) / share / 8 * 8, 32, 256));
+  }
+  bounds.push_back(rows);
+}
 
 void matmul_table(const kernels::KernelTable& kt, const TensorView& w, const float* x, int64_t n_tok,
                   float* y, MatmulWorkspace& ws) {
@@ -65,7 +75,7 @@ void matmul_table(const kernels::KernelTable& kt, const TensorView& w, const flo
     parallel_for(0, n_tok, [&](int64_t t) { q(x + t * n, buf + t * a_row, n); });
     a = buf;
   }
-  const int64_t rows_per_item = w.x8 ? rows_per_x8_item(w.rows) : n_tok < 4 ? kRowsPerItemDecode : kRowsPerItemBatch;  // multiples of 8
+  const int64_t rows_per_item = n_tok < 4 ? kRowsPerItemDecode : kRowsPerItemBatch;  // multiples of 8
   const int64_t n_items = (w.rows + rows_per_item - 1) / rows_per_item;
   static std::atomic<uint64_t> next_a_id{0};
   DotArgs base{};
@@ -101,7 +111,13 @@ void matmul_table(const kernels::KernelTable& kt, const TensorView& w, const flo
   if (!kernels::x8_supported(w.type, w.cols, w.rows, w.row_bytes))
     throw Error(ErrorKind::Runtime, "matmul: an x8 matrix of an unsupported type or shape");
   if (const DotFn dot_x8 = kt.dot_x8[static_cast<int>(wt)]) {
-    items(dot_x8, 8 * w.row_bytes);
+    static thread_local std::vector<int64_t> bounds_of_this_thread;
+    std::vector<int64_t>& bounds = bounds_of_this_thread;  // the team reads this thread's copy
+    x8_item_bounds(w.rows, bounds);
+    parallel_for(0, static_cast<int64_t>(bounds.size()) - 1, [&](int64_t i) {
+      const auto k = static_cast<size_t>(i);
+      rectangle(dot_x8, w.data, 8 * w.row_bytes, bounds[k], bounds[k + 1], y);
+    });
     return;
   }
   // A table without x8 kernels: unpack each 8-row group into plain rows, then its usual dot.

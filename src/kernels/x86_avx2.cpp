@@ -427,24 +427,28 @@ struct Q3KTraits {
   static float dmin(const Block&) { return 0.0f; }
 };
 
+// The 12 packed scale bytes of a Q4_K/Q5_K superblock (get_scale_min_k4, four at a time): the
+// 8 sub-block scales, each twice (one per 16 elements), as 16 int16; the mins likewise in mins16.
+inline __m256i scales_k4(const uint8_t* scales, __m256i& mins16) {
+  uint32_t s0, s1, s2;
+  std::memcpy(&s0, scales, 4);
+  std::memcpy(&s1, scales + 4, 4);
+  std::memcpy(&s2, scales + 8, 4);
+  const uint32_t m6 = 0x3F3F3F3Fu, m4 = 0x0F0F0F0Fu, m2 = 0x03030303u;
+  // bytes 0..7: scales of sub-blocks 0..7; bytes 8..15: mins
+  const __m128i v = _mm_setr_epi32(static_cast<int>(s0 & m6),
+                                   static_cast<int>((s2 & m4) | (((s0 >> 6) & m2) << 4)),
+                                   static_cast<int>(s1 & m6),
+                                   static_cast<int>(((s2 >> 4) & m4) | (((s1 >> 6) & m2) << 4)));
+  mins16 = _mm256_cvtepu8_epi16(_mm_unpackhi_epi8(v, v));
+  return _mm256_cvtepu8_epi16(_mm_unpacklo_epi8(v, v));
+}
+
 template <typename B>
 struct Q45KTraitsBase {
   static constexpr int kOffsetShift = -1;
   static constexpr bool kHasMin = true;
-  static __m256i scales(const B& b, __m256i& mins16) {
-    uint32_t s0, s1, s2;
-    std::memcpy(&s0, b.scales, 4);
-    std::memcpy(&s1, b.scales + 4, 4);
-    std::memcpy(&s2, b.scales + 8, 4);
-    const uint32_t m6 = 0x3F3F3F3Fu, m4 = 0x0F0F0F0Fu, m2 = 0x03030303u;
-    // bytes 0..7: scales of sub-blocks 0..7; bytes 8..15: mins (get_scale_min_k4, four at a time)
-    const __m128i v = _mm_setr_epi32(static_cast<int>(s0 & m6),
-                                     static_cast<int>((s2 & m4) | (((s0 >> 6) & m2) << 4)),
-                                     static_cast<int>(s1 & m6),
-                                     static_cast<int>(((s2 >> 4) & m4) | (((s1 >> 6) & m2) << 4)));
-    mins16 = _mm256_cvtepu8_epi16(_mm_unpackhi_epi8(v, v));  // each min twice: one per 16 elements
-    return _mm256_cvtepu8_epi16(_mm_unpacklo_epi8(v, v));
-  }
+  static __m256i scales(const B& b, __m256i& mins16) { return scales_k4(b.scales, mins16); }
   static float d(const B& b) { return h2f(b.d); }
   static float dmin(const B& b) { return h2f(b.dmin); }
 };
@@ -942,8 +946,8 @@ const KernelTable kTable = {
      rect_auto<KQK<Q5KTraits>, TileK<Q5KTraits>>, rect_auto<KQK<Q6KTraits>, TileK<Q6KTraits>>},
     attn_f16,
     bias_gelu,
-    {nullptr, nullptr, nullptr, rect_x8<X8Q4_0>, nullptr, nullptr, nullptr, rect_x8<X8Q8_0>, nullptr, nullptr, nullptr,
-     nullptr, rect_x8<X8Q6_K>},
+    {nullptr, nullptr, nullptr, rect_x8<X8Q4_0>, nullptr, nullptr, nullptr, rect_x8<X8Q8_0>, nullptr, nullptr,
+     rect_x8<X8Q4_K>, nullptr, rect_x8<X8Q6_K>},
 };
 
 }  // namespace

@@ -127,27 +127,138 @@ struct X8Q8_0 {
   }
 };
 
-// Q6_K, eight tokens per pass, their activations interleaved per superblock. One half-group (16
-// elements, one scale) is unpacked at a time and serves all eight tokens; integer sums and the float
-// sequence are those of X8Q6_K::run.
-struct Acts8Q6_K {
+// K-quant dots take Q8_K activations; the eight-token kernels read them interleaved per superblock.
+struct Acts8Q8K {
   int8_t qs[8][QK_K];
   int16_t bsums[8][QK_K / 16];
   float d[8];
-};
-
-struct X8Q6_K_8 {
-  using Acts8 = Acts8Q6_K;
-  static constexpr int64_t kBlockBytes = 8 * static_cast<int64_t>(sizeof(block_q6_K));
-  static void interleave(const TileK<Q6KTraits>::Acts* acts, int64_t nsb, Acts8* out) {
+  static void interleave(const block_q8_K* const* a, int64_t nsb, Acts8Q8K* out) {
     for (int64_t sb = 0; sb < nsb; ++sb) {
       for (int t = 0; t < 8; ++t) {
-        const block_q8_K& a = acts[t].a[sb];
-        std::memcpy(out[sb].qs[t], a.qs, sizeof a.qs);
-        std::memcpy(out[sb].bsums[t], a.bsums, sizeof a.bsums);
-        out[sb].d[t] = a.d;
+        std::memcpy(out[sb].qs[t], a[t][sb].qs, sizeof a[t][sb].qs);
+        std::memcpy(out[sb].bsums[t], a[t][sb].bsums, sizeof a[t][sb].bsums);
+        out[sb].d[t] = a[t][sb].d;
       }
     }
+  }
+};
+
+// Q4_K (layout in repack.hpp): per superblock the 8 rows' scales and mins are decoded and turned
+// into lane-per-row vectors, the codes of sub-block g are the low (g even) or high nibbles of the
+// 8 vectors of chunk g / 2. Integer sums and float steps as TileK<Q4KTraits> / KQK:
+// isum = sum_g sc_g * (codes . q8), imin = sum_g m_g * bsums, acc + (d*isum - dmin*imin).
+struct X8Q4_KScales {
+  __m256i scv[8];  // lane r: (sc_r[g], sc_r[g]) as two int16
+  __m256i mw[8];   // lane r: (m_r[g], m_r[g])
+  explicit X8Q4_KScales(const std::byte* blk) {
+    __m256i sc16[8], mins16[8];
+    for (int r = 0; r < 8; ++r) sc16[r] = scales_k4(reinterpret_cast<const uint8_t*>(blk + 32 + 12 * r), mins16[r]);
+    transpose8_epi32(sc16, scv);  // word g of sc16[r] is (sc_g, sc_g)
+    transpose8_epi32(mins16, mw);
+  }
+};
+
+inline __m256 q4_k_step(__m256 acc, const std::byte* blk, __m256i isum, __m256i imin, float da) {
+  const __m256 dw = _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(blk)));
+  const __m256 dmw = _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(blk + 16)));
+  const __m256 vda = _mm256_set1_ps(da);
+  const __m256 d = _mm256_mul_ps(dw, vda), dmin = _mm256_mul_ps(dmw, vda);
+  return _mm256_add_ps(acc, _mm256_sub_ps(_mm256_mul_ps(d, _mm256_cvtepi32_ps(isum)), _mm256_mul_ps(dmin, _mm256_cvtepi32_ps(imin))));
+}
+
+inline __m256i q4_k_mins(const X8Q4_KScales& s, const int16_t* bsums) {
+  __m256i x = _mm256_setzero_si256();
+  for (int k = 0; k < 8; ++k) x = _mm256_add_epi32(x, _mm256_madd_epi16(s.mw[k], bcast32(bsums + 2 * k)));
+  return x;
+}
+
+struct X8Q4_K_8 {
+  using Acts8 = Acts8Q8K;
+  static constexpr int64_t kBlockBytes = 8 * static_cast<int64_t>(sizeof(block_q4_K));
+  static void interleave(const TileK<Q4KTraits>::Acts* acts, int64_t nsb, Acts8* out) {
+    const block_q8_K* a[8];
+    for (int t = 0; t < 8; ++t) a[t] = acts[t].a;
+    Acts8Q8K::interleave(a, nsb, out);
+  }
+  static void run(const std::byte* group, const Acts8* acts, int64_t nsb, __m256* out) {
+    __m256 acc[8];
+    for (int t = 0; t < 8; ++t) acc[t] = _mm256_setzero_ps();
+    const __m256i m4 = _mm256_set1_epi8(0x0F);
+    for (int64_t sb = 0; sb < nsb; ++sb) {
+      const std::byte* blk = group + sb * kBlockBytes;
+      const X8Q4_KScales s(blk);
+      const Acts8& a = acts[sb];
+      __m256i isum[8];
+      for (int t = 0; t < 8; ++t) isum[t] = _mm256_setzero_si256();
+      for (int g = 0; g < 8; ++g) {
+        const std::byte* qv = blk + 128 + (g / 2) * 256;
+        for (int i = 0; i < 2; ++i) _mm_prefetch(reinterpret_cast<const char*>(blk) + kBlockBytes + 64 * (2 * g + i), _MM_HINT_T0);
+        __m256i c[8];
+        for (int m = 0; m < 8; ++m) c[m] = _mm256_and_si256(g % 2 ? _mm256_srli_epi16(loadu(qv + 32 * m), 4) : loadu(qv + 32 * m), m4);
+#pragma GCC unroll 8
+        for (int t = 0; t < 8; ++t) {
+          const int8_t* q = a.qs[t] + 32 * g;
+          __m256i s16 = _mm256_maddubs_epi16(c[0], bcast32(q));
+#pragma GCC unroll 8
+          for (int m = 1; m < 8; ++m) s16 = _mm256_add_epi16(s16, _mm256_maddubs_epi16(c[m], bcast32(q + 4 * m)));
+          isum[t] = _mm256_add_epi32(isum[t], _mm256_madd_epi16(s16, s.scv[g]));
+        }
+      }
+      for (int i = 16; i < kBlockBytes / 64; ++i) _mm_prefetch(reinterpret_cast<const char*>(blk) + kBlockBytes + 64 * i, _MM_HINT_T0);
+      for (int t = 0; t < 8; ++t) acc[t] = q4_k_step(acc[t], blk, isum[t], q4_k_mins(s, a.bsums[t]), a.d[t]);
+    }
+    for (int t = 0; t < 8; ++t) out[t] = acc[t];
+  }
+};
+
+struct X8Q4_K {
+  using TK = TileK<Q4KTraits>;
+  using Eight = X8Q4_K_8;
+  static constexpr int64_t kBlockBytes = 8 * static_cast<int64_t>(sizeof(block_q4_K));
+  static constexpr int kTokens = 4;
+  static int64_t blocks(int64_t n) { return n / QK_K; }
+  template <int NT>
+  static void run(const std::byte* group, const TK::Acts* acts, int64_t nsb, __m256* out) {
+    __m256 acc[NT];
+    for (int t = 0; t < NT; ++t) acc[t] = _mm256_setzero_ps();
+    const __m256i m4 = _mm256_set1_epi8(0x0F);
+    for (int64_t sb = 0; sb < nsb; ++sb) {
+      const std::byte* blk = group + sb * kBlockBytes;
+      for (int64_t i = 0; i < kBlockBytes; i += 64) _mm_prefetch(reinterpret_cast<const char*>(blk) + 2 * kBlockBytes + i, _MM_HINT_T0);
+      const X8Q4_KScales s(blk);
+      __m256i isum[NT];
+      for (int t = 0; t < NT; ++t) isum[t] = _mm256_setzero_si256();
+      for (int g = 0; g < 8; ++g) {
+        const std::byte* qv = blk + 128 + (g / 2) * 256;
+        __m256i c[8];
+        for (int m = 0; m < 8; ++m) c[m] = _mm256_and_si256(g % 2 ? _mm256_srli_epi16(loadu(qv + 32 * m), 4) : loadu(qv + 32 * m), m4);
+        for (int t = 0; t < NT; ++t) {
+          const int8_t* q = acts[t].a[sb].qs + 32 * g;
+          __m256i s16 = _mm256_maddubs_epi16(c[0], bcast32(q));
+#pragma GCC unroll 8
+          for (int m = 1; m < 8; ++m) s16 = _mm256_add_epi16(s16, _mm256_maddubs_epi16(c[m], bcast32(q + 4 * m)));
+          isum[t] = _mm256_add_epi32(isum[t], _mm256_madd_epi16(s16, s.scv[g]));
+        }
+      }
+      for (int t = 0; t < NT; ++t) {
+        const block_q8_K& a = acts[t].a[sb];
+        acc[t] = q4_k_step(acc[t], blk, isum[t], q4_k_mins(s, a.bsums), a.d);
+      }
+    }
+    for (int t = 0; t < NT; ++t) out[t] = acc[t];
+  }
+};
+
+// Q6_K, eight tokens per pass, their activations interleaved per superblock. One half-group (16
+// elements, one scale) is unpacked at a time and serves all eight tokens; integer sums and the float
+// sequence are those of X8Q6_K::run.
+struct X8Q6_K_8 {
+  using Acts8 = Acts8Q8K;
+  static constexpr int64_t kBlockBytes = 8 * static_cast<int64_t>(sizeof(block_q6_K));
+  static void interleave(const TileK<Q6KTraits>::Acts* acts, int64_t nsb, Acts8* out) {
+    const block_q8_K* a[8];
+    for (int t = 0; t < 8; ++t) a[t] = acts[t].a;
+    Acts8Q8K::interleave(a, nsb, out);
   }
   // Half-groups of group g = 4n + KK (KK: which nibble of ql and which 2 bits of qh), all eight
   // tokens; also prefetches 4 lines of the next superblock (27 lines over its 8 calls).
