@@ -138,7 +138,7 @@ std::unique_ptr<const Model> Model::load(const std::string& path, const LoadOpti
 
 void Model::FreeDeleter::operator()(std::byte* p) const { std::free(p); }
 
-// Q4_0 / Q8_0 / Q6_K layer matrices and the head go to one arena in the x8 layout when the active
+// Q4_0 / Q8_0 / Q4_K / Q6_K layer matrices and the head go to one arena in the x8 layout when the active
 // kernel table can use it. The arena asks for transparent huge pages (fewer faults while filling
 // it, fewer TLB misses while streaming it); the file pages the matrices came from are released, so
 // resident memory does not count them twice.

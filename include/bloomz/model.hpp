@@ -34,7 +34,7 @@ struct LayerWeights {
 struct LoadOptions {
   bool use_mmap = true;
   bool lock = false;
-  // Store Q4_0 / Q8_0 / Q6_K matrices in the x8 layout (src/kernels/repack.hpp) when the active
+  // Store Q4_0 / Q8_0 / Q4_K / Q6_K matrices in the x8 layout (src/kernels/repack.hpp) when the active
   // kernel table has dots for it; the file pages they came from are then released.
   bool repack = true;
 };

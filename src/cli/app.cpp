@@ -20,7 +20,7 @@ Command build_app(CLI::App& app, CommonOptions& common, std::vector<Command>& co
       ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error", "off"}));
   app.add_flag("-q,--quiet", common.quiet, "Only errors on stderr");
   auto* repack = app.add_flag("--repack", common.repack,
-                              "Repack Q4_0/Q8_0/Q6_K weights at load into the x8 layout (faster decoding, slower start; "
+                              "Repack Q4_0/Q8_0/Q4_K/Q6_K weights at load into the x8 layout (faster decoding, slower start; "
                               "default for bench, perplexity, score and --batch-file)");
   app.add_flag("--no-repack", common.no_repack, "Keep the file's weight layout (instant start; same output)")->excludes(repack);
 
