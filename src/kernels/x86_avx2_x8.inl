@@ -5,6 +5,15 @@
 // not at all (Q8_0), for any number of tokens, from one sequential stream per 8 rows. The integer
 // block sums and the float sequence per output are those of KNib / K32 on the plain rows.
 
+// The 32 codes of one x8 block (c[j], lane r: 4 codes of row r) against one token's 32 bytes q:
+// per row, the int16 pair sums of all 32 products (codes <= 15: 8 * 2 * 15 * 128 < 2^15).
+inline __m256i dot32_u4(const __m256i* c, const int8_t* q) {
+  __m256i s16 = _mm256_maddubs_epi16(c[0], bcast32(q));
+#pragma GCC unroll 8
+  for (int j = 1; j < 8; ++j) s16 = _mm256_add_epi16(s16, _mm256_maddubs_epi16(c[j], bcast32(q + 4 * j)));
+  return s16;
+}
+
 // Eight tokens per pass: their activations interleaved per block (one pointer reaches all eight,
 // where eight separate streams would not fit the general registers), and one unpacking of a block
 // serves eight tokens. Same integer sums and float sequence as run<NT>.
@@ -46,9 +55,7 @@ struct X8Q4_0_8 {
 #pragma GCC unroll 8
       for (int t = 0; t < 8; ++t) {
         const int8_t* q = a.qs[t];
-        __m256i s16 = _mm256_maddubs_epi16(c[0], bcast32(q));
-#pragma GCC unroll 8
-        for (int j = 1; j < 8; ++j) s16 = _mm256_add_epi16(s16, _mm256_maddubs_epi16(c[j], bcast32(q + 4 * j)));
+        const __m256i s16 = dot32_u4(c, q);
         const __m256i isum = _mm256_sub_epi32(_mm256_madd_epi16(s16, ones), _mm256_set1_epi32(a.off[t]));
         acc[t] = _mm256_fmadd_ps(_mm256_mul_ps(dw, _mm256_broadcast_ss(a.d + t)), _mm256_cvtepi32_ps(isum), acc[t]);
       }
@@ -83,9 +90,7 @@ struct X8Q4_0 {
       }
       for (int t = 0; t < NT; ++t) {
         const int8_t* q = acts[t].a[b].qs;
-        __m256i s16 = _mm256_maddubs_epi16(c[0], bcast32(q));
-#pragma GCC unroll 8
-        for (int j = 1; j < 8; ++j) s16 = _mm256_add_epi16(s16, _mm256_maddubs_epi16(c[j], bcast32(q + 4 * j)));
+        const __m256i s16 = dot32_u4(c, q);
         const __m256i isum = _mm256_sub_epi32(_mm256_madd_epi16(s16, ones), _mm256_set1_epi32(acts[t].off[b]));
         acc[t] = _mm256_fmadd_ps(_mm256_mul_ps(dw, _mm256_broadcast_ss(acts[t].d + b)), _mm256_cvtepi32_ps(isum), acc[t]);
       }
@@ -198,9 +203,7 @@ struct X8Q4_K_8 {
 #pragma GCC unroll 8
         for (int t = 0; t < 8; ++t) {
           const int8_t* q = a.qs[t] + 32 * g;
-          __m256i s16 = _mm256_maddubs_epi16(c[0], bcast32(q));
-#pragma GCC unroll 8
-          for (int m = 1; m < 8; ++m) s16 = _mm256_add_epi16(s16, _mm256_maddubs_epi16(c[m], bcast32(q + 4 * m)));
+          const __m256i s16 = dot32_u4(c, q);
           isum[t] = _mm256_add_epi32(isum[t], _mm256_madd_epi16(s16, s.scv[g]));
         }
       }
@@ -234,9 +237,7 @@ struct X8Q4_K {
         for (int m = 0; m < 8; ++m) c[m] = _mm256_and_si256(g % 2 ? _mm256_srli_epi16(loadu(qv + 32 * m), 4) : loadu(qv + 32 * m), m4);
         for (int t = 0; t < NT; ++t) {
           const int8_t* q = acts[t].a[sb].qs + 32 * g;
-          __m256i s16 = _mm256_maddubs_epi16(c[0], bcast32(q));
-#pragma GCC unroll 8
-          for (int m = 1; m < 8; ++m) s16 = _mm256_add_epi16(s16, _mm256_maddubs_epi16(c[m], bcast32(q + 4 * m)));
+          const __m256i s16 = dot32_u4(c, q);
           isum[t] = _mm256_add_epi32(isum[t], _mm256_madd_epi16(s16, s.scv[g]));
         }
       }
