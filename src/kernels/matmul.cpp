@@ -75,8 +75,6 @@ void matmul_table(const kernels::KernelTable& kt, const TensorView& w, const flo
     parallel_for(0, n_tok, [&](int64_t t) { q(x + t * n, buf + t * a_row, n); });
     a = buf;
   }
-  const int64_t rows_per_item = n_tok < 4 ? kRowsPerItemDecode : kRowsPerItemBatch;  // multiples of 8
-  const int64_t n_items = (w.rows + rows_per_item - 1) / rows_per_item;
   static std::atomic<uint64_t> next_a_id{0};
   DotArgs base{};
   base.a_id = next_a_id.fetch_add(1, std::memory_order_relaxed) + 1;
@@ -98,14 +96,13 @@ void matmul_table(const kernels::KernelTable& kt, const TensorView& w, const flo
       dot(p);
     }
   };
-  auto items = [&](DotFn dot, int64_t w_stride) {
-    parallel_for(0, n_items, [&](int64_t i) {
-      const int64_t r0 = i * rows_per_item;
-      rectangle(dot, w.data, w_stride, r0, std::min(w.rows, r0 + rows_per_item), y);
-    });
-  };
   if (!w.x8) {
-    items(kt.dot[static_cast<int>(wt)], w.row_bytes);
+    const DotFn dot = kt.dot[static_cast<int>(wt)];
+    const int64_t rows_per_item = n_tok < 4 ? kRowsPerItemDecode : kRowsPerItemBatch;  // multiples of 8
+    parallel_for(0, (w.rows + rows_per_item - 1) / rows_per_item, [&](int64_t i) {
+      const int64_t r0 = i * rows_per_item;
+      rectangle(dot, w.data, w.row_bytes, r0, std::min(w.rows, r0 + rows_per_item), y);
+    });
     return;
   }
   if (!kernels::x8_supported(w.type, w.cols, w.rows, w.row_bytes))

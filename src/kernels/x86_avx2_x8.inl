@@ -21,12 +21,7 @@ struct Acts8Q4_0 {
   int8_t qs[8][32];
   float d[8];
   int32_t off[8];
-};
-
-struct X8Q4_0_8 {
-  using Acts8 = Acts8Q4_0;
-  static constexpr int64_t kBlockBytes = 8 * static_cast<int64_t>(sizeof(block_q4_0));
-  static void interleave(const Tile32<W4_0>::Acts* acts, int64_t nb, Acts8* out) {
+  static void interleave(const Tile32<W4_0>::Acts* acts, int64_t nb, Acts8Q4_0* out) {
     for (int64_t b = 0; b < nb; ++b) {
       for (int t = 0; t < 8; ++t) {
         std::memcpy(out[b].qs[t], acts[t].a[b].qs, 32);
@@ -35,10 +30,25 @@ struct X8Q4_0_8 {
       }
     }
   }
+};
+
+// The 32 codes of an x8 Q4_0 block: c[j] (low nibbles, elements 4j..) and c[j + 4] (high, 16 + 4j..).
+inline void q4_0_codes(const std::byte* blk, __m256i* c) {
+  const __m256i m4 = _mm256_set1_epi8(0x0F);
+  for (int j = 0; j < 4; ++j) {
+    const __m256i v = loadu(blk + 16 + 32 * j);
+    c[j] = _mm256_and_si256(v, m4);
+    c[j + 4] = _mm256_and_si256(_mm256_srli_epi16(v, 4), m4);
+  }
+}
+
+struct X8Q4_0_8 {
+  using Acts8 = Acts8Q4_0;
+  static constexpr int64_t kBlockBytes = 8 * static_cast<int64_t>(sizeof(block_q4_0));
   static void run(const std::byte* group, const Acts8* acts, int64_t nb, __m256* out) {
     __m256 acc[8];
     for (int t = 0; t < 8; ++t) acc[t] = _mm256_setzero_ps();
-    const __m256i m4 = _mm256_set1_epi8(0x0F), ones = _mm256_set1_epi16(1);
+    const __m256i ones = _mm256_set1_epi16(1);
     for (int64_t b = 0; b < nb; ++b) {
       const std::byte* blk = group + b * kBlockBytes;
       _mm_prefetch(reinterpret_cast<const char*>(blk) + 1024, _MM_HINT_T0);
@@ -46,11 +56,7 @@ struct X8Q4_0_8 {
       _mm_prefetch(reinterpret_cast<const char*>(blk) + 1024 + 128, _MM_HINT_T0);
       const __m256 dw = _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(blk)));
       __m256i c[8];
-      for (int j = 0; j < 4; ++j) {
-        const __m256i v = loadu(blk + 16 + 32 * j);
-        c[j] = _mm256_and_si256(v, m4);
-        c[j + 4] = _mm256_and_si256(_mm256_srli_epi16(v, 4), m4);
-      }
+      q4_0_codes(blk, c);
       const Acts8& a = acts[b];
 #pragma GCC unroll 8
       for (int t = 0; t < 8; ++t) {
@@ -75,7 +81,7 @@ struct X8Q4_0 {
   static void run(const std::byte* group, const typename TK::Acts* acts, int64_t nb, __m256* out) {
     __m256 acc[NT];
     for (int t = 0; t < NT; ++t) acc[t] = _mm256_setzero_ps();
-    const __m256i m4 = _mm256_set1_epi8(0x0F), ones = _mm256_set1_epi16(1);
+    const __m256i ones = _mm256_set1_epi16(1);
     for (int64_t b = 0; b < nb; ++b) {
       const std::byte* blk = group + b * kBlockBytes;
       _mm_prefetch(reinterpret_cast<const char*>(blk) + 1024, _MM_HINT_T0);
@@ -83,11 +89,7 @@ struct X8Q4_0 {
       _mm_prefetch(reinterpret_cast<const char*>(blk) + 1024 + 128, _MM_HINT_T0);
       const __m256 dw = _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(blk)));
       __m256i c[8];
-      for (int j = 0; j < 4; ++j) {
-        const __m256i v = loadu(blk + 16 + 32 * j);
-        c[j] = _mm256_and_si256(v, m4);
-        c[j + 4] = _mm256_and_si256(_mm256_srli_epi16(v, 4), m4);
-      }
+      q4_0_codes(blk, c);
       for (int t = 0; t < NT; ++t) {
         const int8_t* q = acts[t].a[b].qs;
         const __m256i s16 = dot32_u4(c, q);
@@ -137,12 +139,14 @@ struct Acts8Q8K {
   int8_t qs[8][QK_K];
   int16_t bsums[8][QK_K / 16];
   float d[8];
-  static void interleave(const block_q8_K* const* a, int64_t nsb, Acts8Q8K* out) {
+  template <typename TKActs>  // TileK<...>::Acts
+  static void interleave(const TKActs* acts, int64_t nsb, Acts8Q8K* out) {
     for (int64_t sb = 0; sb < nsb; ++sb) {
       for (int t = 0; t < 8; ++t) {
-        std::memcpy(out[sb].qs[t], a[t][sb].qs, sizeof a[t][sb].qs);
-        std::memcpy(out[sb].bsums[t], a[t][sb].bsums, sizeof a[t][sb].bsums);
-        out[sb].d[t] = a[t][sb].d;
+        const block_q8_K& a = acts[t].a[sb];
+        std::memcpy(out[sb].qs[t], a.qs, sizeof a.qs);
+        std::memcpy(out[sb].bsums[t], a.bsums, sizeof a.bsums);
+        out[sb].d[t] = a.d;
       }
     }
   }
@@ -171,6 +175,13 @@ inline __m256 q4_k_step(__m256 acc, const std::byte* blk, __m256i isum, __m256i 
   return _mm256_add_ps(acc, _mm256_sub_ps(_mm256_mul_ps(d, _mm256_cvtepi32_ps(isum)), _mm256_mul_ps(dmin, _mm256_cvtepi32_ps(imin))));
 }
 
+// The 32 codes of sub-block g of an x8 Q4_K superblock: nibbles (low for even g) of chunk g / 2.
+inline void q4_k_codes(const std::byte* blk, int g, __m256i* c) {
+  const __m256i m4 = _mm256_set1_epi8(0x0F);
+  const std::byte* qv = blk + 128 + (g / 2) * 256;
+  for (int m = 0; m < 8; ++m) c[m] = _mm256_and_si256(g % 2 ? _mm256_srli_epi16(loadu(qv + 32 * m), 4) : loadu(qv + 32 * m), m4);
+}
+
 inline __m256i q4_k_mins(const X8Q4_KScales& s, const int16_t* bsums) {
   __m256i x = _mm256_setzero_si256();
   for (int k = 0; k < 8; ++k) x = _mm256_add_epi32(x, _mm256_madd_epi16(s.mw[k], bcast32(bsums + 2 * k)));
@@ -180,15 +191,9 @@ inline __m256i q4_k_mins(const X8Q4_KScales& s, const int16_t* bsums) {
 struct X8Q4_K_8 {
   using Acts8 = Acts8Q8K;
   static constexpr int64_t kBlockBytes = 8 * static_cast<int64_t>(sizeof(block_q4_K));
-  static void interleave(const TileK<Q4KTraits>::Acts* acts, int64_t nsb, Acts8* out) {
-    const block_q8_K* a[8];
-    for (int t = 0; t < 8; ++t) a[t] = acts[t].a;
-    Acts8Q8K::interleave(a, nsb, out);
-  }
   static void run(const std::byte* group, const Acts8* acts, int64_t nsb, __m256* out) {
     __m256 acc[8];
     for (int t = 0; t < 8; ++t) acc[t] = _mm256_setzero_ps();
-    const __m256i m4 = _mm256_set1_epi8(0x0F);
     for (int64_t sb = 0; sb < nsb; ++sb) {
       const std::byte* blk = group + sb * kBlockBytes;
       const X8Q4_KScales s(blk);
@@ -196,10 +201,9 @@ struct X8Q4_K_8 {
       __m256i isum[8];
       for (int t = 0; t < 8; ++t) isum[t] = _mm256_setzero_si256();
       for (int g = 0; g < 8; ++g) {
-        const std::byte* qv = blk + 128 + (g / 2) * 256;
         for (int i = 0; i < 2; ++i) _mm_prefetch(reinterpret_cast<const char*>(blk) + kBlockBytes + 64 * (2 * g + i), _MM_HINT_T0);
         __m256i c[8];
-        for (int m = 0; m < 8; ++m) c[m] = _mm256_and_si256(g % 2 ? _mm256_srli_epi16(loadu(qv + 32 * m), 4) : loadu(qv + 32 * m), m4);
+        q4_k_codes(blk, g, c);
 #pragma GCC unroll 8
         for (int t = 0; t < 8; ++t) {
           const int8_t* q = a.qs[t] + 32 * g;
@@ -224,7 +228,6 @@ struct X8Q4_K {
   static void run(const std::byte* group, const TK::Acts* acts, int64_t nsb, __m256* out) {
     __m256 acc[NT];
     for (int t = 0; t < NT; ++t) acc[t] = _mm256_setzero_ps();
-    const __m256i m4 = _mm256_set1_epi8(0x0F);
     for (int64_t sb = 0; sb < nsb; ++sb) {
       const std::byte* blk = group + sb * kBlockBytes;
       for (int64_t i = 0; i < kBlockBytes; i += 64) _mm_prefetch(reinterpret_cast<const char*>(blk) + 2 * kBlockBytes + i, _MM_HINT_T0);
@@ -232,9 +235,8 @@ struct X8Q4_K {
       __m256i isum[NT];
       for (int t = 0; t < NT; ++t) isum[t] = _mm256_setzero_si256();
       for (int g = 0; g < 8; ++g) {
-        const std::byte* qv = blk + 128 + (g / 2) * 256;
         __m256i c[8];
-        for (int m = 0; m < 8; ++m) c[m] = _mm256_and_si256(g % 2 ? _mm256_srli_epi16(loadu(qv + 32 * m), 4) : loadu(qv + 32 * m), m4);
+        q4_k_codes(blk, g, c);
         for (int t = 0; t < NT; ++t) {
           const int8_t* q = acts[t].a[sb].qs + 32 * g;
           const __m256i s16 = dot32_u4(c, q);
@@ -250,35 +252,57 @@ struct X8Q4_K {
   }
 };
 
+// Q6_K per 8-row group and superblock: the scales as lane-per-row vectors.
+struct X8Q6_KScales {
+  __m256i scv[16];   // lane r: (sc_r[h], sc_r[h]) as two int16, half-group h
+  __m256i pairs[8];  // lane r: (sc_r[2k], sc_r[2k+1])
+  explicit X8Q6_KScales(const std::byte* blk) {
+    const auto* scl = reinterpret_cast<const int8_t*>(blk + 16);
+    const __m256i lo16 = _mm256_set1_epi32(0xFFFF);
+    for (int h = 0; h < 16; ++h) {
+      const __m256i s32 = _mm256_cvtepi8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(scl + 8 * h)));
+      scv[h] = _mm256_or_si256(_mm256_and_si256(s32, lo16), _mm256_slli_epi32(s32, 16));
+    }
+    for (int k = 0; k < 8; ++k) {
+      const __m128i a = _mm_cvtepi8_epi16(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(scl + 16 * k)));
+      const __m128i b = _mm_cvtepi8_epi16(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(scl + 16 * k + 8)));
+      pairs[k] = _mm256_set_m128i(_mm_unpackhi_epi16(a, b), _mm_unpacklo_epi16(a, b));
+    }
+  }
+  // isum - 32 * sum_h sc_h * bsum_h (the codes are stored as q + 32).
+  __m256i offset_sum(__m256i isum, const int16_t* bsums) const {
+    __m256i x = _mm256_setzero_si256();
+    for (int k = 0; k < 8; ++k) x = _mm256_add_epi32(x, _mm256_madd_epi16(pairs[k], bcast32(bsums + 2 * k)));
+    return _mm256_sub_epi32(isum, _mm256_slli_epi32(x, 5));
+  }
+};
+
+// One code vector of group 4n + kk: the ql nibble (high for kk >= 2) and bits 2kk, 2kk+1 of qh moved
+// to bits 4, 5 (16-bit shifts: what crosses a byte is masked off).
+inline __m256i q6_code(__m256i ql, __m256i qh, int kk) {
+  const __m256i m4 = _mm256_set1_epi8(0x0F), m30 = _mm256_set1_epi8(0x30);
+  const __m256i lo = kk / 2 ? _mm256_and_si256(_mm256_srli_epi16(ql, 4), m4) : _mm256_and_si256(ql, m4);
+  const __m256i hs = kk == 0 ? _mm256_slli_epi16(qh, 4) : kk == 1 ? _mm256_slli_epi16(qh, 2) : kk == 2 ? qh : _mm256_srli_epi16(qh, 2);
+  return _mm256_or_si256(lo, _mm256_and_si256(hs, m30));
+}
+
 // Q6_K, eight tokens per pass, their activations interleaved per superblock. One half-group (16
 // elements, one scale) is unpacked at a time and serves all eight tokens; integer sums and the float
 // sequence are those of X8Q6_K::run.
 struct X8Q6_K_8 {
   using Acts8 = Acts8Q8K;
   static constexpr int64_t kBlockBytes = 8 * static_cast<int64_t>(sizeof(block_q6_K));
-  static void interleave(const TileK<Q6KTraits>::Acts* acts, int64_t nsb, Acts8* out) {
-    const block_q8_K* a[8];
-    for (int t = 0; t < 8; ++t) a[t] = acts[t].a;
-    Acts8Q8K::interleave(a, nsb, out);
-  }
   // Half-groups of group g = 4n + KK (KK: which nibble of ql and which 2 bits of qh), all eight
   // tokens; also prefetches 4 lines of the next superblock (27 lines over its 8 calls).
   template <int KK>
   static void group_codes(const std::byte* blk, int n, const __m256i* scv, const Acts8& a, __m256i* isum) {
-    const __m256i m4 = _mm256_set1_epi8(0x0F), m30 = _mm256_set1_epi8(0x30);
     const int g = 4 * n + KK;
     for (int i = 0; i < 4; ++i) _mm_prefetch(reinterpret_cast<const char*>(blk) + kBlockBytes + 64 * (4 * g + i), _MM_HINT_T0);
     const std::byte* qlv = blk + 144 + (2 * n + KK % 2) * 8 * 32;
     const std::byte* qhv = blk + 1168 + 8 * n * 32;
     for (int half = 0; half < 2; ++half) {
       __m256i c[4];
-      for (int j = 0; j < 4; ++j) {
-        const __m256i v = loadu(qlv + 32 * (4 * half + j)), h = loadu(qhv + 32 * (4 * half + j));
-        const __m256i lo = KK / 2 ? _mm256_and_si256(_mm256_srli_epi16(v, 4), m4) : _mm256_and_si256(v, m4);
-        // bits 2KK, 2KK+1 of each byte to bits 4, 5 (16-bit shifts: what crosses a byte is masked off)
-        const __m256i hs = KK == 0 ? _mm256_slli_epi16(h, 4) : KK == 1 ? _mm256_slli_epi16(h, 2) : KK == 2 ? h : _mm256_srli_epi16(h, 2);
-        c[j] = _mm256_or_si256(lo, _mm256_and_si256(hs, m30));
-      }
+      for (int j = 0; j < 4; ++j) c[j] = q6_code(loadu(qlv + 32 * (4 * half + j)), loadu(qhv + 32 * (4 * half + j)), KK);
       const __m256i sc = scv[2 * g + half];
 #pragma GCC unroll 8
       for (int t = 0; t < 8; ++t) {
@@ -292,34 +316,21 @@ struct X8Q6_K_8 {
   static void run(const std::byte* group, const Acts8* acts, int64_t nsb, __m256* out) {
     __m256 acc[8];
     for (int t = 0; t < 8; ++t) acc[t] = _mm256_setzero_ps();
-    const __m256i lo16 = _mm256_set1_epi32(0xFFFF);
     for (int64_t sb = 0; sb < nsb; ++sb) {
       const std::byte* blk = group + sb * kBlockBytes;
-      const auto* scl = reinterpret_cast<const int8_t*>(blk + 16);
-      __m256i scv[16], pairs[8];
-      for (int h = 0; h < 16; ++h) {  // lane r: (sc_r[h], sc_r[h]) as two int16
-        const __m256i s32 = _mm256_cvtepi8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(scl + 8 * h)));
-        scv[h] = _mm256_or_si256(_mm256_and_si256(s32, lo16), _mm256_slli_epi32(s32, 16));
-      }
-      for (int k = 0; k < 8; ++k) {  // lane r: (sc_r[2k], sc_r[2k+1])
-        const __m128i a = _mm_cvtepi8_epi16(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(scl + 16 * k)));
-        const __m128i b = _mm_cvtepi8_epi16(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(scl + 16 * k + 8)));
-        pairs[k] = _mm256_set_m128i(_mm_unpackhi_epi16(a, b), _mm_unpacklo_epi16(a, b));
-      }
+      const X8Q6_KScales sc(blk);
       const Acts8& a = acts[sb];
       __m256i isum[8];
       for (int t = 0; t < 8; ++t) isum[t] = _mm256_setzero_si256();
       for (int n = 0; n < 2; ++n) {
-        group_codes<0>(blk, n, scv, a, isum);
-        group_codes<1>(blk, n, scv, a, isum);
-        group_codes<2>(blk, n, scv, a, isum);
-        group_codes<3>(blk, n, scv, a, isum);
+        group_codes<0>(blk, n, sc.scv, a, isum);
+        group_codes<1>(blk, n, sc.scv, a, isum);
+        group_codes<2>(blk, n, sc.scv, a, isum);
+        group_codes<3>(blk, n, sc.scv, a, isum);
       }
       const __m256 dw = _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(blk)));
       for (int t = 0; t < 8; ++t) {
-        __m256i x = _mm256_setzero_si256();
-        for (int k = 0; k < 8; ++k) x = _mm256_add_epi32(x, _mm256_madd_epi16(pairs[k], bcast32(a.bsums[t] + 2 * k)));
-        const __m256i s = _mm256_sub_epi32(isum[t], _mm256_slli_epi32(x, 5));
+        const __m256i s = sc.offset_sum(isum[t], a.bsums[t]);
         acc[t] = _mm256_add_ps(acc[t], _mm256_mul_ps(_mm256_mul_ps(dw, _mm256_set1_ps(a.d[t])), _mm256_cvtepi32_ps(s)));
       }
     }
@@ -340,21 +351,10 @@ struct X8Q6_K {
   static void run(const std::byte* group, const TK::Acts* acts, int64_t nsb, __m256* out) {
     __m256 acc[NT];
     for (int t = 0; t < NT; ++t) acc[t] = _mm256_setzero_ps();
-    const __m256i m4 = _mm256_set1_epi8(0x0F), m30 = _mm256_set1_epi8(0x30), lo16 = _mm256_set1_epi32(0xFFFF);
     for (int64_t sb = 0; sb < nsb; ++sb) {
       const std::byte* blk = group + sb * kBlockBytes;
       for (int64_t i = 0; i < kBlockBytes; i += 64) _mm_prefetch(reinterpret_cast<const char*>(blk) + 2 * kBlockBytes + i, _MM_HINT_T0);
-      const auto* scl = reinterpret_cast<const int8_t*>(blk + 16);
-      __m256i scv[16], pairs[8];
-      for (int h = 0; h < 16; ++h) {  // lane r: (sc_r[h], sc_r[h]) as two int16
-        const __m256i s32 = _mm256_cvtepi8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(scl + 8 * h)));
-        scv[h] = _mm256_or_si256(_mm256_and_si256(s32, lo16), _mm256_slli_epi32(s32, 16));
-      }
-      for (int k = 0; k < 8; ++k) {  // lane r: (sc_r[2k], sc_r[2k+1])
-        const __m128i a = _mm_cvtepi8_epi16(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(scl + 16 * k)));
-        const __m128i b = _mm_cvtepi8_epi16(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(scl + 16 * k + 8)));
-        pairs[k] = _mm256_set_m128i(_mm_unpackhi_epi16(a, b), _mm_unpacklo_epi16(a, b));
-      }
+      const X8Q6_KScales sc(blk);
       __m256i isum[NT];
       for (int t = 0; t < NT; ++t) isum[t] = _mm256_setzero_si256();
       for (int n = 0; n < 2; ++n) {
@@ -363,20 +363,14 @@ struct X8Q6_K {
           const std::byte* qlv = blk + 144 + (2 * n + kk % 2) * 8 * 32;
           const std::byte* qhv = blk + 1168 + 8 * n * 32;
           __m256i c[8];
-          for (int j = 0; j < 8; ++j) {
-            const __m256i v = loadu(qlv + 32 * j), h = loadu(qhv + 32 * j);
-            const __m256i lo = kk / 2 ? _mm256_and_si256(_mm256_srli_epi16(v, 4), m4) : _mm256_and_si256(v, m4);
-            // bits 2kk, 2kk+1 of each byte to bits 4, 5 (16-bit shifts: what crosses a byte is masked off)
-            const __m256i hs = kk == 0 ? _mm256_slli_epi16(h, 4) : kk == 1 ? _mm256_slli_epi16(h, 2) : kk == 2 ? h : _mm256_srli_epi16(h, 2);
-            c[j] = _mm256_or_si256(lo, _mm256_and_si256(hs, m30));
-          }
+          for (int j = 0; j < 8; ++j) c[j] = q6_code(loadu(qlv + 32 * j), loadu(qhv + 32 * j), kk);
           for (int t = 0; t < NT; ++t) {
             const int8_t* q = acts[t].a[sb].qs + 32 * g;
 #pragma GCC unroll 4
             for (int c0 = 0; c0 < 8; c0 += 2) {
               const __m256i p = _mm256_add_epi16(_mm256_maddubs_epi16(c[c0], bcast32(q + 4 * c0)),
                                                  _mm256_maddubs_epi16(c[c0 + 1], bcast32(q + 4 * c0 + 4)));
-              isum[t] = _mm256_add_epi32(isum[t], _mm256_madd_epi16(p, scv[2 * g + c0 / 4]));
+              isum[t] = _mm256_add_epi32(isum[t], _mm256_madd_epi16(p, sc.scv[2 * g + c0 / 4]));
             }
           }
         }
@@ -384,9 +378,7 @@ struct X8Q6_K {
       const __m256 dw = _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(blk)));
       for (int t = 0; t < NT; ++t) {
         const block_q8_K& a = acts[t].a[sb];
-        __m256i x = _mm256_setzero_si256();
-        for (int k = 0; k < 8; ++k) x = _mm256_add_epi32(x, _mm256_madd_epi16(pairs[k], bcast32(a.bsums + 2 * k)));
-        const __m256i s = _mm256_sub_epi32(isum[t], _mm256_slli_epi32(x, 5));
+        const __m256i s = sc.offset_sum(isum[t], a.bsums);
         acc[t] = _mm256_add_ps(acc[t], _mm256_mul_ps(_mm256_mul_ps(dw, _mm256_set1_ps(a.d)), _mm256_cvtepi32_ps(s)));
       }
     }
@@ -413,7 +405,7 @@ void rect_x8(const DotArgs& p) {
     n8 = p.n_tok / 8 * 8;
     A8* a8 = acts8_buf.get<A8>(static_cast<size_t>(n8 / 8 * nb));
     if (fresh) {
-      for (int64_t t0 = 0; t0 < n8; t0 += 8) X::Eight::interleave(acts + t0, nb, a8 + t0 / 8 * nb);
+      for (int64_t t0 = 0; t0 < n8; t0 += 8) A8::interleave(acts + t0, nb, a8 + t0 / 8 * nb);
     }
     acts8 = a8;
   }
