@@ -404,6 +404,21 @@ TEST(BadInput, FuzzRegressionInputs) {
         (void)Model::load(f.path());
       } catch (const Error&) {
       }
+    } else if (target == "fuzz_cli") {
+      // NUL-separated argv (as fuzz_cli splits it), given to the real binary: a usage error
+      // (status 2) or a clean run, never a signal; stdin is empty, `timeout` guards against a hang.
+      std::string args, cur;
+      for (const uint8_t b : bytes) {
+        if (b == 0) {
+          args += " " + shell_quote(cur);
+          cur.clear();
+        } else {
+          cur.push_back(static_cast<char>(b));
+        }
+      }
+      if (!cur.empty()) args += " " + shell_quote(cur);
+      const Result r = run_bloomz(args, "", "timeout 60 ");
+      EXPECT_TRUE(r.status == 0 || r.status == 1 || r.status == 2) << r.status << " " << r.err;
     }
   }
 }

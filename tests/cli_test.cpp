@@ -170,6 +170,18 @@ TEST(Cli, UsageErrorsExit2) {
   EXPECT_NE(r.err.find("--logit-bias"), std::string::npos);
 }
 
+TEST(Cli, EscapeFlagIsABoolAndTheLastOneWins) {
+  // A word given to the flag is a usage error naming it (it used to end in std::terminate).
+  const Outcome bad = run("-m " + model("tiny-odd-q4_0") + " -p x --escape=abc");
+  EXPECT_EQ(bad.status, 2);
+  EXPECT_NE(bad.err.find("--escape"), std::string::npos) << bad.err;
+  const std::string base = "-m " + model("tiny-odd-q4_0") + " -p 'a\\nb' --echo -n 1 -q";
+  EXPECT_EQ(run(base).out.rfind("a\nb", 0), 0u);                     // default: escapes processed
+  EXPECT_EQ(run(base + " --no-escape").out.rfind("a\\nb", 0), 0u);   // the backslash stays
+  EXPECT_EQ(run(base + " -e --no-escape").out.rfind("a\\nb", 0), 0u);
+  EXPECT_EQ(run(base + " --no-escape -e").out.rfind("a\nb", 0), 0u);
+}
+
 TEST(Cli, RuntimeErrorsExit1WithOneLine) {
   const Outcome empty = run("-m " + model("tiny-odd-q4_0") + " -p ''");
   EXPECT_EQ(empty.status, 1);

@@ -44,7 +44,7 @@ struct GenOptions {
   SamplerParams sampler;
   std::vector<std::string> logit_bias;
   std::vector<std::string> stops;
-  bool no_escape = false;
+  bool escape = true;
   bool special = false;
   bool echo = false;
   bool json = false;
@@ -362,7 +362,7 @@ int run_generate(GenOptions& opt, const CommonOptions& common) {
 
   std::string prompt;
   if (opt.have_prompt) {
-    prompt = opt.no_escape ? opt.prompt : process_escapes(opt.prompt);
+    prompt = opt.escape ? process_escapes(opt.prompt) : opt.prompt;
   } else if (!opt.file.empty()) {
     prompt = read_file_or_stdin(opt.file);
   } else if (!stdin_is_terminal()) {
@@ -428,7 +428,9 @@ Command add_generate_options(CLI::App& app, CommonOptions& common) {
   app.add_option("-l,--logit-bias", opt->logit_bias, "ID(+/-)X, repeatable");
   app.add_flag("--ignore-eos", opt->sampler.ignore_eos, "Do not stop at </s>");
   app.add_option("-r,--stop", opt->stops, "Stop when the output contains TEXT (repeatable; not printed)");
-  app.add_flag("-e,--escape,!--no-escape", [opt](int64_t n) { opt->no_escape = n < 0; }, "Process \\n \\t \\' \\\" \\\\ in -p (default on)");
+  // Bound to a bool, not a counting function: CLI11 turns a bad bool value (--escape=abc) into a
+  // ParseError, but lets std::stoll's exception escape from a counting flag (found by fuzz_cli).
+  app.add_flag("-e,--escape,!--no-escape", opt->escape, "Process \\n \\t \\' \\\" \\\\ in -p (default on; the last one given wins)");
   app.add_flag("--special", opt->special, "Print special tokens such as </s>");
   app.add_flag("--echo", opt->echo, "Print the prompt before the answer");
   app.add_flag("--json", opt->json, "One JSON object instead of streamed text");

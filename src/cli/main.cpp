@@ -44,6 +44,11 @@ int main(int argc, char** argv) {
   } catch (const CLI::ParseError& e) {
     std::fprintf(stderr, "error: %s\n", e.what());
     return 2;
+  } catch (const std::exception& e) {
+    // CLI11 lets a few conversion exceptions through (std::stoll's, for one); they still mean the
+    // command line is bad, and must not end the process with terminate().
+    std::fprintf(stderr, "error: bad command line (%s)\n", e.what());
+    return 2;
   }
 
   setup_logging(common);
