@@ -327,15 +327,29 @@ struct PlainCtx {
 // ---- K-quants. Every block is seen as 8 groups of 32 unsigned codes u (in element order) with 16
 // signed 16-bit scales (one per 16 elements); isum = sum_g sc_g * sum u*q8 - offset * sum_g sc_g*bsum_g.
 
-// Scale vector for 32-element group k: lanes 0..7 = sc16[2k], lanes 8..15 = sc16[2k+1].
-inline __m256i group_scales(__m256i sc16, int k) {
-  const __m256i pair = _mm256_permutevar8x32_epi32(sc16, _mm256_set1_epi32(k));
-  const __m256i shuf = _mm256_setr_epi8(0, 1, 0, 1, 0, 1, 0, 1, 0, 1, 0, 1, 0, 1, 0, 1,
-                                        2, 3, 2, 3, 2, 3, 2, 3, 2, 3, 2, 3, 2, 3, 2, 3);
-  return _mm256_shuffle_epi8(pair, shuf);
+// The 16 block scales (int16, one per 16 elements) rearranged once per block so that one
+// shuffle gives the scale vector of a 32-element group: the low lane holds the even-numbered
+// scales (the first 16 elements of each group), the high lane the odd-numbered ones.
+inline __m256i split_scales(__m256i sc16) {
+  const __m256i evens_odds = _mm256_shuffle_epi8(sc16, _mm256_setr_epi8(0, 1, 4, 5, 8, 9, 12, 13, 2, 3, 6, 7, 10, 11, 14, 15,
+                                                                        0, 1, 4, 5, 8, 9, 12, 13, 2, 3, 6, 7, 10, 11, 14, 15));
+  // quads: e0-6 o1-7 | e8-14 o9-15  ->  e0-6 e8-14 | o1-7 o9-15
+  return _mm256_permute4x64_epi64(evens_odds, 0xD8);
+}
+
+// Scale vector for 32-element group k from split_scales(): lanes 0..7 = sc[2k], 8..15 = sc[2k+1].
+inline __m256i group_scales(__m256i split, int k) {
+  return _mm256_shuffle_epi8(split, _mm256_set1_epi16(static_cast<short>((2 * k) | ((2 * k + 1) << 8))));
 }
 
 inline __m256i srl16(__m256i v, int s) { return _mm256_srl_epi16(v, _mm_cvtsi32_si128(s)); }
+
+// v shifted per 16-bit lane by s bits, left for s > 0 and right for s < 0 (s is a constant once
+// the group loop is unrolled). Moving bit k of every byte to bit p is then one shift and one mask
+// (shift16(v, p - k) & bit p) for k, p < 8: bits crossing into the neighbouring byte are masked off.
+inline __m256i shift16(__m256i v, int s) {
+  return s >= 0 ? _mm256_sll_epi16(v, _mm_cvtsi32_si128(s)) : _mm256_srl_epi16(v, _mm_cvtsi32_si128(-s));
+}
 
 // Q2_K: u = (qs[32h + l] >> 2s) & 3 for group k = 4h + s.
 struct UnpackQ2K {
@@ -350,7 +364,7 @@ struct UnpackQ3K {
   explicit UnpackQ3K(const block_q3_K& b) : q{loadu(b.qs), loadu(b.qs + 32)}, hm(loadu(b.hmask)) {}
   __m256i operator()(int k) const {
     const __m256i lo = _mm256_and_si256(srl16(q[k / 4], 2 * (k % 4)), _mm256_set1_epi8(3));
-    const __m256i hb = _mm256_and_si256(_mm256_sll_epi16(srl16(hm, k), _mm_cvtsi32_si128(2)), _mm256_set1_epi8(4));
+    const __m256i hb = _mm256_and_si256(shift16(hm, 2 - k), _mm256_set1_epi8(4));
     return _mm256_or_si256(lo, hb);
   }
 };
@@ -371,7 +385,7 @@ struct UnpackQ5K {
   explicit UnpackQ5K(const block_q5_K& b) : qs(b.qs), qh(loadu(b.qh)) {}
   __m256i operator()(int k) const {
     const __m256i lo = _mm256_and_si256(srl16(loadu(qs + 32 * (k / 2)), 4 * (k % 2)), _mm256_set1_epi8(0x0F));
-    const __m256i hb = _mm256_and_si256(_mm256_sll_epi16(srl16(qh, k), _mm_cvtsi32_si128(4)), _mm256_set1_epi8(0x10));
+    const __m256i hb = _mm256_and_si256(shift16(qh, 4 - k), _mm256_set1_epi8(0x10));
     return _mm256_or_si256(lo, hb);
   }
 };
@@ -385,7 +399,7 @@ struct UnpackQ6K {
     const __m256i l = loadu(b.ql + 64 * n + 32 * (j % 2));
     const __m256i lo = _mm256_and_si256(srl16(l, 4 * (j / 2)), _mm256_set1_epi8(0x0F));
     const __m256i h = loadu(b.qh + 32 * n);
-    const __m256i hb = _mm256_and_si256(_mm256_sll_epi16(srl16(h, 2 * j), _mm_cvtsi32_si128(4)), _mm256_set1_epi8(0x30));
+    const __m256i hb = _mm256_and_si256(shift16(h, 4 - 2 * j), _mm256_set1_epi8(0x30));
     return _mm256_or_si256(lo, hb);
   }
 };
@@ -494,13 +508,14 @@ struct KQK {
       for (size_t off = 0; off < sizeof(Block); off += 64) _mm_prefetch(ahead + off, _MM_HINT_T0);
       __m256i mins16 = _mm256_setzero_si256();
       const __m256i sc16 = Tr::scales(w[b], mins16);
+      const __m256i split = split_scales(sc16);
       const typename Tr::Unpack unpack(w[b]);
       __m256i isum[NT];
       for (int t = 0; t < NT; ++t) isum[t] = _mm256_setzero_si256();
 #pragma GCC unroll 8
       for (int k = 0; k < 8; ++k) {
         const __m256i u = unpack(k);
-        const __m256i scv = group_scales(sc16, k);
+        const __m256i scv = group_scales(split, k);
         for (int t = 0; t < NT; ++t)
           isum[t] = _mm256_add_epi32(isum[t], _mm256_madd_epi16(dot_u8_16(u, loadu(a[t][b].qs + 32 * k)), scv));
       }
