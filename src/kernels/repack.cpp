@@ -54,27 +54,22 @@ void place_q6_K(const Copy& copy, int64_t group, int64_t plain, int64_t r) {
     for (int64_t j = 0; j < 8; ++j) copy(group + 1168 + (8 * n + j) * 32 + 4 * r, plain + kQh + 32 * n + 4 * j, 4);
 }
 
-// Q4_K / Q5_K: d[8], dmin[8] (fp16), row r's 12 scale bytes at 32 + 12r, then the codes as vectors
-// (j, m) = 32j + 4m.. of each row (j: 64-element chunk, m: word); Q5_K then qh as vectors m = 4m..
-// of each row at 1152.
-template <bool Five>
-void place_q45_K(const Copy& copy, int64_t group, int64_t plain, int64_t r) {
-  constexpr int64_t kD = 0, kDmin = 2, kScales = 4, kQh = 16, kQs = Five ? 48 : 16;  // offsets in the block
+// Q4_K: d[8], dmin[8] (fp16), row r's 12 scale bytes at 32 + 12r, then the codes as vectors
+// (j, m) = 32j + 4m.. of each row (j: 64-element chunk, m: word).
+void place_q4_K(const Copy& copy, int64_t group, int64_t plain, int64_t r) {
+  constexpr int64_t kD = 0, kDmin = 2, kScales = 4, kQs = 16;  // offsets in block_q4_K
   copy(group + 2 * r, plain + kD, 2);
   copy(group + 16 + 2 * r, plain + kDmin, 2);
   copy(group + 32 + 12 * r, plain + kScales, 12);
   for (int64_t j = 0; j < 4; ++j)
     for (int64_t m = 0; m < 8; ++m) copy(group + 128 + (8 * j + m) * 32 + 4 * r, plain + kQs + 32 * j + 4 * m, 4);
-  if constexpr (Five)
-    for (int64_t m = 0; m < 8; ++m) copy(group + 1152 + 32 * m + 4 * r, plain + kQh + 4 * m, 4);
 }
 
 void convert_any(GgmlType type, const std::byte* src, int64_t row_bytes, std::byte* dst, bool to_x8) {
   switch (type) {
     case GgmlType::Q4_0: convert<block_q4_0>(src, row_bytes, dst, to_x8, place_32<block_q4_0>); break;
     case GgmlType::Q8_0: convert<block_q8_0>(src, row_bytes, dst, to_x8, place_32<block_q8_0>); break;
-    case GgmlType::Q4_K: convert<block_q4_K>(src, row_bytes, dst, to_x8, place_q45_K<false>); break;
-    case GgmlType::Q5_K: convert<block_q5_K>(src, row_bytes, dst, to_x8, place_q45_K<true>); break;
+    case GgmlType::Q4_K: convert<block_q4_K>(src, row_bytes, dst, to_x8, place_q4_K); break;
     case GgmlType::Q6_K: convert<block_q6_K>(src, row_bytes, dst, to_x8, place_q6_K); break;
     default: break;
   }
@@ -88,7 +83,6 @@ bool x8_supported(GgmlType type, int64_t cols, int64_t rows, int64_t row_bytes) 
     case GgmlType::Q4_0: return row_bytes == cols / 32 * static_cast<int64_t>(sizeof(block_q4_0));
     case GgmlType::Q8_0: return row_bytes == cols / 32 * static_cast<int64_t>(sizeof(block_q8_0));
     case GgmlType::Q4_K: return cols % QK_K == 0 && row_bytes == cols / QK_K * static_cast<int64_t>(sizeof(block_q4_K));
-    case GgmlType::Q5_K: return cols % QK_K == 0 && row_bytes == cols / QK_K * static_cast<int64_t>(sizeof(block_q5_K));
     case GgmlType::Q6_K: return cols % QK_K == 0 && row_bytes == cols / QK_K * static_cast<int64_t>(sizeof(block_q6_K));
     default: return false;
   }

@@ -1,4 +1,4 @@
-// The "x8" weight layout: 8 consecutive rows of a Q4_0, Q8_0, Q4_K, Q5_K or Q6_K matrix interleaved block by block,
+// The "x8" weight layout: 8 consecutive rows of a Q4_0, Q8_0, Q4_K or Q6_K matrix interleaved block by block,
 // so that a SIMD kernel reads one sequential stream per 8 rows and finds, in each 32-byte vector,
 // the same 4 elements of all 8 rows (lane r = row r). Same bytes as the plain rows, rearranged:
 //
@@ -13,8 +13,6 @@
 //   Q4_K, per 8-row group and superblock (8 x 144 bytes): d[8], dmin[8] (fp16); row r's 12 scale
 //     bytes (as in the file) at 32 + 12r; qs as 32 vectors (j, m) whose lane r holds
 //     qs[32j + 4m ..+3] of row r (low nibbles: sub-block 2j, high nibbles: sub-block 2j + 1).
-//   Q5_K, per 8-row group and superblock (8 x 176 bytes): as Q4_K (1152 bytes), then qh as 8
-//     vectors m whose lane r holds qh[4m ..+3] of row r (bit g: fifth bit of sub-block g).
 //
 // Model::load repacks layer matrices into it when the active kernel table has a dot kernel for the
 // layout; any other table still works on such a matrix through unpack_x8 (matmul.cpp).

@@ -962,7 +962,7 @@ const KernelTable kTable = {
     attn_f16,
     bias_gelu,
     {nullptr, nullptr, nullptr, rect_x8<X8Q4_0>, nullptr, nullptr, nullptr, rect_x8<X8Q8_0>, nullptr, nullptr,
-     rect_x8<X8Q4_K>, rect_x8<X8Q5_K>, rect_x8<X8Q6_K>},
+     rect_x8<X8Q4_K>, nullptr, rect_x8<X8Q6_K>},
 };
 
 }  // namespace

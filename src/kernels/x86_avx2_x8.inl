@@ -152,10 +152,9 @@ struct Acts8Q8K {
   }
 };
 
-// Q4_K and Q5_K (layouts in repack.hpp): per superblock the 8 rows' scales and mins are decoded and
-// turned into lane-per-row vectors, the codes of sub-block g are the low (g even) or high nibbles of
-// the 8 vectors of chunk g / 2 (Q5_K: plus bit g of the 8 qh vectors as the fifth bit). Integer
-// sums and float steps as TileK<Q4KTraits/Q5KTraits> / KQK:
+// Q4_K (layout in repack.hpp): per superblock the 8 rows' scales and mins are decoded and turned
+// into lane-per-row vectors, the codes of sub-block g are the low (g even) or high nibbles of the
+// 8 vectors of chunk g / 2. Integer sums and float steps as TileK<Q4KTraits> / KQK:
 // isum = sum_g sc_g * (codes . q8), imin = sum_g m_g * bsums, acc + (d*isum - dmin*imin).
 struct X8Q4_KScales {
   __m256i scv[8];  // lane r: (sc_r[g], sc_r[g]) as two int16
@@ -176,32 +175,11 @@ inline __m256 q4_k_step(__m256 acc, const std::byte* blk, __m256i isum, __m256i 
   return _mm256_add_ps(acc, _mm256_sub_ps(_mm256_mul_ps(d, _mm256_cvtepi32_ps(isum)), _mm256_mul_ps(dmin, _mm256_cvtepi32_ps(imin))));
 }
 
-// The 32 codes of sub-block g of an x8 Q4_K/Q5_K superblock: nibbles (low for even g) of chunk
-// g / 2; Q5_K: bit g of qh vector m (at 1152 + 32m) moved to bit 4.
-template <bool Five>
-inline void k45_codes(const std::byte* blk, int g, __m256i* c) {
+// The 32 codes of sub-block g of an x8 Q4_K superblock: nibbles (low for even g) of chunk g / 2.
+inline void q4_k_codes(const std::byte* blk, int g, __m256i* c) {
   const __m256i m4 = _mm256_set1_epi8(0x0F);
   const std::byte* qv = blk + 128 + (g / 2) * 256;
-  for (int m = 0; m < 8; ++m) {
-    c[m] = _mm256_and_si256(g % 2 ? _mm256_srli_epi16(loadu(qv + 32 * m), 4) : loadu(qv + 32 * m), m4);
-    if constexpr (Five) c[m] = _mm256_or_si256(c[m], _mm256_and_si256(shift16(loadu(blk + 1152 + 32 * m), 4 - g), _mm256_set1_epi8(0x10)));
-  }
-}
-
-// Lane r: sc_r[g] * (codes of row r . q8) for one token. Four-bit codes: all 8 vectors summed in
-// int16 (8 * 2 * 15 * 128 < 32768); five-bit codes: two sums of 4 (4 * 2 * 31 * 128 < 32768).
-template <bool Five>
-inline __m256i k45_dot(const __m256i* c, const int8_t* q, __m256i scv) {
-  if constexpr (!Five) {
-    return _mm256_madd_epi16(dot32_u4(c, q), scv);
-  } else {
-    __m256i lo = _mm256_maddubs_epi16(c[0], bcast32(q)), hi = _mm256_maddubs_epi16(c[4], bcast32(q + 16));
-    for (int j = 1; j < 4; ++j) {
-      lo = _mm256_add_epi16(lo, _mm256_maddubs_epi16(c[j], bcast32(q + 4 * j)));
-      hi = _mm256_add_epi16(hi, _mm256_maddubs_epi16(c[4 + j], bcast32(q + 16 + 4 * j)));
-    }
-    return _mm256_add_epi32(_mm256_madd_epi16(lo, scv), _mm256_madd_epi16(hi, scv));
-  }
+  for (int m = 0; m < 8; ++m) c[m] = _mm256_and_si256(g % 2 ? _mm256_srli_epi16(loadu(qv + 32 * m), 4) : loadu(qv + 32 * m), m4);
 }
 
 inline __m256i q4_k_mins(const X8Q4_KScales& s, const int16_t* bsums) {
@@ -210,10 +188,9 @@ inline __m256i q4_k_mins(const X8Q4_KScales& s, const int16_t* bsums) {
   return x;
 }
 
-template <bool Five>
-struct X8K45_8 {
+struct X8Q4_K_8 {
   using Acts8 = Acts8Q8K;
-  static constexpr int64_t kBlockBytes = 8 * static_cast<int64_t>(Five ? sizeof(block_q5_K) : sizeof(block_q4_K));
+  static constexpr int64_t kBlockBytes = 8 * static_cast<int64_t>(sizeof(block_q4_K));
   static void run(const std::byte* group, const Acts8* acts, int64_t nsb, __m256* out) {
     __m256 acc[8];
     for (int t = 0; t < 8; ++t) acc[t] = _mm256_setzero_ps();
@@ -226,9 +203,13 @@ struct X8K45_8 {
       for (int g = 0; g < 8; ++g) {
         for (int i = 0; i < 2; ++i) _mm_prefetch(reinterpret_cast<const char*>(blk) + kBlockBytes + 64 * (2 * g + i), _MM_HINT_T0);
         __m256i c[8];
-        k45_codes<Five>(blk, g, c);
+        q4_k_codes(blk, g, c);
 #pragma GCC unroll 8
-        for (int t = 0; t < 8; ++t) isum[t] = _mm256_add_epi32(isum[t], k45_dot<Five>(c, a.qs[t] + 32 * g, s.scv[g]));
+        for (int t = 0; t < 8; ++t) {
+          const int8_t* q = a.qs[t] + 32 * g;
+          const __m256i s16 = dot32_u4(c, q);
+          isum[t] = _mm256_add_epi32(isum[t], _mm256_madd_epi16(s16, s.scv[g]));
+        }
       }
       for (int i = 16; i < kBlockBytes / 64; ++i) _mm_prefetch(reinterpret_cast<const char*>(blk) + kBlockBytes + 64 * i, _MM_HINT_T0);
       for (int t = 0; t < 8; ++t) acc[t] = q4_k_step(acc[t], blk, isum[t], q4_k_mins(s, a.bsums[t]), a.d[t]);
@@ -237,15 +218,14 @@ struct X8K45_8 {
   }
 };
 
-template <bool Five>
-struct X8K45 {
-  using TK = TileK<std::conditional_t<Five, Q5KTraits, Q4KTraits>>;
-  using Eight = X8K45_8<Five>;
-  static constexpr int64_t kBlockBytes = Eight::kBlockBytes;
+struct X8Q4_K {
+  using TK = TileK<Q4KTraits>;
+  using Eight = X8Q4_K_8;
+  static constexpr int64_t kBlockBytes = 8 * static_cast<int64_t>(sizeof(block_q4_K));
   static constexpr int kTokens = 4;
   static int64_t blocks(int64_t n) { return n / QK_K; }
   template <int NT>
-  static void run(const std::byte* group, const typename TK::Acts* acts, int64_t nsb, __m256* out) {
+  static void run(const std::byte* group, const TK::Acts* acts, int64_t nsb, __m256* out) {
     __m256 acc[NT];
     for (int t = 0; t < NT; ++t) acc[t] = _mm256_setzero_ps();
     for (int64_t sb = 0; sb < nsb; ++sb) {
@@ -256,8 +236,12 @@ struct X8K45 {
       for (int t = 0; t < NT; ++t) isum[t] = _mm256_setzero_si256();
       for (int g = 0; g < 8; ++g) {
         __m256i c[8];
-        k45_codes<Five>(blk, g, c);
-        for (int t = 0; t < NT; ++t) isum[t] = _mm256_add_epi32(isum[t], k45_dot<Five>(c, acts[t].a[sb].qs + 32 * g, s.scv[g]));
+        q4_k_codes(blk, g, c);
+        for (int t = 0; t < NT; ++t) {
+          const int8_t* q = acts[t].a[sb].qs + 32 * g;
+          const __m256i s16 = dot32_u4(c, q);
+          isum[t] = _mm256_add_epi32(isum[t], _mm256_madd_epi16(s16, s.scv[g]));
+        }
       }
       for (int t = 0; t < NT; ++t) {
         const block_q8_K& a = acts[t].a[sb];
@@ -267,8 +251,6 @@ struct X8K45 {
     for (int t = 0; t < NT; ++t) out[t] = acc[t];
   }
 };
-using X8Q4_K = X8K45<false>;
-using X8Q5_K = X8K45<true>;
 
 // Q6_K per 8-row group and superblock: the scales as lane-per-row vectors.
 struct X8Q6_KScales {
