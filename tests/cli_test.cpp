@@ -170,11 +170,14 @@ TEST(Cli, UsageErrorsExit2) {
   EXPECT_NE(r.err.find("--logit-bias"), std::string::npos);
 }
 
-TEST(Cli, EscapeFlagIsABoolAndTheLastOneWins) {
-  // A word given to the flag is a usage error naming it (it used to end in std::terminate).
-  const Outcome bad = run("-m " + model("tiny-odd-q4_0") + " -p x --escape=abc");
-  EXPECT_EQ(bad.status, 2);
-  EXPECT_NE(bad.err.find("--escape"), std::string::npos) << bad.err;
+TEST(Cli, EscapeFlagsTakeNoValueAndTheLastOneWins) {
+  // A value given to either flag is a usage error naming it (these used to end in std::terminate).
+  for (const char* flag : {"--escape=abc", "--no-escape=18446744073709551616", "--no-escape=1", "--escape=99999999999999999999"}) {
+    const Outcome bad = run("-m " + model("tiny-odd-q4_0") + " -p x " + flag);
+    EXPECT_EQ(bad.status, 2) << flag;
+    const std::string name = std::string(flag).substr(2, std::string(flag).find('=') - 2);  // CLI11 names it without "--"
+    EXPECT_NE(bad.err.find(name), std::string::npos) << bad.err;
+  }
   const std::string base = "-m " + model("tiny-odd-q4_0") + " -p 'a\\nb' --echo -n 1 -q";
   EXPECT_EQ(run(base).out.rfind("a\nb", 0), 0u);                     // default: escapes processed
   EXPECT_EQ(run(base + " --no-escape").out.rfind("a\\nb", 0), 0u);   // the backslash stays

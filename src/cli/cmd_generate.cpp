@@ -428,9 +428,12 @@ Command add_generate_options(CLI::App& app, CommonOptions& common) {
   app.add_option("-l,--logit-bias", opt->logit_bias, "ID(+/-)X, repeatable");
   app.add_flag("--ignore-eos", opt->sampler.ignore_eos, "Do not stop at </s>");
   app.add_option("-r,--stop", opt->stops, "Stop when the output contains TEXT (repeatable; not printed)");
-  // Bound to a bool, not a counting function: CLI11 turns a bad bool value (--escape=abc) into a
-  // ParseError, but lets std::stoll's exception escape from a counting flag (found by fuzz_cli).
-  app.add_flag("-e,--escape,!--no-escape", opt->escape, "Process \\n \\t \\' \\\" \\\\ in -p (default on; the last one given wins)");
+  // Bound to a bool (not a counting function) and taking no value: CLI11 2.1 converts a value given
+  // to a counting or negated flag (--escape=abc, --no-escape=99999999999999999999) with std::stoll
+  // and lets its exceptions escape parse() (found by fuzz_cli); with the override disabled any
+  // value is a ParseError naming the flag.
+  app.add_flag("-e,--escape,!--no-escape", opt->escape, "Process \\n \\t \\' \\\" \\\\ in -p (default on; the last one given wins)")
+      ->disable_flag_override();
   app.add_flag("--special", opt->special, "Print special tokens such as </s>");
   app.add_flag("--echo", opt->echo, "Print the prompt before the answer");
   app.add_flag("--json", opt->json, "One JSON object instead of streamed text");
