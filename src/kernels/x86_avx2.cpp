@@ -271,10 +271,21 @@ struct KNib : K32<Wt> {
     lo = _mm256_and_si256(v, m4);
     hi = _mm256_and_si256(_mm256_srli_epi16(v, 4), m4);
     if constexpr (std::is_same_v<Block, block_q5_0> || std::is_same_v<Block, block_q5_1>) {
-      const uint32_t h0 = load_u32(b0.qh), h1 = load_u32(b1.qh);
+      // Both rows' 32 fifth bits in one broadcast (row b0: bytes 0-3, row b1: bytes 4-7); the low
+      // lane takes row b0's bytes, the high lane row b1's: bytes 0-1 / 4-5 for elements 0-15 (lo),
+      // bytes 2-3 / 6-7 for elements 16-31 (hi); each byte spread over 8 lanes, one bit per lane.
+      const __m256i h = _mm256_set1_epi64x(static_cast<long long>(load_u32(b0.qh) | (uint64_t{load_u32(b1.qh)} << 32)));
+      const __m256i lo_bytes = _mm256_setr_epi8(0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1,
+                                                4, 4, 4, 4, 4, 4, 4, 4, 5, 5, 5, 5, 5, 5, 5, 5);
+      const __m256i hi_bytes = _mm256_add_epi8(lo_bytes, _mm256_set1_epi8(2));
+      const __m256i bitsel = _mm256_set1_epi64x(static_cast<long long>(0x8040201008040201ULL));
       const __m256i b5 = _mm256_set1_epi8(0x10);
-      lo = _mm256_or_si256(lo, _mm256_and_si256(bits_to_bytes((h0 & 0xFFFFu) | (h1 << 16)), b5));
-      hi = _mm256_or_si256(hi, _mm256_and_si256(bits_to_bytes((h0 >> 16) | (h1 & 0xFFFF0000u)), b5));
+      const auto fifth = [&](__m256i bytes) {
+        const __m256i bits = _mm256_and_si256(_mm256_shuffle_epi8(h, bytes), bitsel);
+        return _mm256_and_si256(_mm256_cmpeq_epi8(bits, bitsel), b5);
+      };
+      lo = _mm256_or_si256(lo, fifth(lo_bytes));
+      hi = _mm256_or_si256(hi, fifth(hi_bytes));
     }
   }
 
