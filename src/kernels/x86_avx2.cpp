@@ -71,13 +71,17 @@ inline __m256i unpack_nibbles(const uint8_t* qs) {
   return _mm256_and_si256(v, _mm256_set1_epi8(0x0F));
 }
 
+// Output byte i = 0xFF where bit i % 8 of source byte idx[i] (within its 128-bit lane) is set.
+inline __m256i spread_bits(__m256i src, __m256i idx) {
+  const __m256i bitsel = _mm256_set1_epi64x(static_cast<long long>(0x8040201008040201ULL));
+  return _mm256_cmpeq_epi8(_mm256_and_si256(_mm256_shuffle_epi8(src, idx), bitsel), bitsel);
+}
+
 // 32 bits -> 32 bytes, 0xFF where the bit is set.
 inline __m256i bits_to_bytes(uint32_t bits) {
-  const __m256i shuf = _mm256_setr_epi8(0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1,
-                                        2, 2, 2, 2, 2, 2, 2, 2, 3, 3, 3, 3, 3, 3, 3, 3);
-  const __m256i bitsel = _mm256_set1_epi64x(static_cast<long long>(0x8040201008040201ULL));
-  const __m256i v = _mm256_shuffle_epi8(_mm256_set1_epi32(static_cast<int>(bits)), shuf);
-  return _mm256_cmpeq_epi8(_mm256_and_si256(v, bitsel), bitsel);
+  const __m256i idx = _mm256_setr_epi8(0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1,
+                                       2, 2, 2, 2, 2, 2, 2, 2, 3, 3, 3, 3, 3, 3, 3, 3);
+  return spread_bits(_mm256_set1_epi32(static_cast<int>(bits)), idx);
 }
 
 // signed x signed bytes -> 8 lanes of i32 pair sums (x may be -128; y never is).
@@ -278,14 +282,9 @@ struct KNib : K32<Wt> {
       const __m256i lo_bytes = _mm256_setr_epi8(0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1,
                                                 4, 4, 4, 4, 4, 4, 4, 4, 5, 5, 5, 5, 5, 5, 5, 5);
       const __m256i hi_bytes = _mm256_add_epi8(lo_bytes, _mm256_set1_epi8(2));
-      const __m256i bitsel = _mm256_set1_epi64x(static_cast<long long>(0x8040201008040201ULL));
       const __m256i b5 = _mm256_set1_epi8(0x10);
-      const auto fifth = [&](__m256i bytes) {
-        const __m256i bits = _mm256_and_si256(_mm256_shuffle_epi8(h, bytes), bitsel);
-        return _mm256_and_si256(_mm256_cmpeq_epi8(bits, bitsel), b5);
-      };
-      lo = _mm256_or_si256(lo, fifth(lo_bytes));
-      hi = _mm256_or_si256(hi, fifth(hi_bytes));
+      lo = _mm256_or_si256(lo, _mm256_and_si256(spread_bits(h, lo_bytes), b5));
+      hi = _mm256_or_si256(hi, _mm256_and_si256(spread_bits(h, hi_bytes), b5));
     }
   }
 
