@@ -61,9 +61,13 @@ CpuFeatures detect() {
   }
   if (zmm_ok) {
     f.avx512f = (b >> 16) & 1;
+    f.avx512dq = (b >> 17) & 1;
     f.avx512bw = (b >> 30) & 1;
     f.avx512vl = (b >> 31) & 1;
     f.avx512vnni = (c >> 11) & 1;
+    unsigned a1 = 0, b1 = 0, c1 = 0, d1 = 0;
+    __cpuid_count(7, 1, a1, b1, c1, d1);
+    f.avx512bf16 = (a1 >> 5) & 1;
   }
 #elif defined(__aarch64__)
   // Advanced SIMD (with the fp16 <-> f32 conversions) is part of every AArch64 Linux/macOS target;
@@ -86,12 +90,19 @@ CpuFeatures detect() {
 
 bool cpu_can_run(Isa isa) {
   const CpuFeatures& f = cpu_features();
+  const bool avx2 = f.avx2 && f.fma && f.f16c;
+#if defined(BLOOMZ_EMULATED_AVX512)
+  // The test build's AVX-512 tables are SIMDe code compiled with AVX2 flags.
+  const bool avx512 = avx2, vnni = avx2;
+#else
+  const bool avx512 = avx2 && f.avx512f && f.avx512bw && f.avx512vl && f.avx512dq;
+  const bool vnni = avx512 && f.avx512vnni;
+#endif
   switch (isa) {
     case Isa::Ref: return true;
-    case Isa::Avx2: return f.avx2 && f.fma && f.f16c;
-    case Isa::Avx512: return f.avx2 && f.fma && f.f16c && f.avx512f && f.avx512bw && f.avx512vl;
-    case Isa::Avx512Vnni:
-      return f.avx2 && f.fma && f.f16c && f.avx512f && f.avx512bw && f.avx512vl && f.avx512vnni;
+    case Isa::Avx2: return avx2;
+    case Isa::Avx512: return avx512;
+    case Isa::Avx512Vnni: return vnni;
     case Isa::Neon: return f.neon;
     case Isa::NeonDot: return f.neon && f.dotprod;
   }
@@ -143,7 +154,9 @@ std::string cpu_feature_string() {
   add(f.avx512f, "avx512f");
   add(f.avx512bw, "avx512bw");
   add(f.avx512vl, "avx512vl");
+  add(f.avx512dq, "avx512dq");
   add(f.avx512vnni, "avx512vnni");
+  add(f.avx512bf16, "avx512bf16");
   add(f.neon, "neon");
   add(f.dotprod, "dotprod");
   return s.empty() ? std::string("none") : s;

@@ -10,3 +10,20 @@ foreach(_kt fp16_test kernels_test matmul_test)
   gtest_discover_tests(${_kt} PROPERTIES LABELS kernels DISCOVERY_TIMEOUT 60)
 endforeach()
 unset(_kt)
+
+# The emulated AVX-512 build (issue 15): the kernel, matmul and forward-pass tests again, linked
+# against bloomz_core_simde, whose avx512 / avx512vnni tables are SIMDe code that any x86-64 CPU
+# with AVX2 runs (their ctest names start with "simde."). On an AVX-512 CPU the tests above run the
+# native tables as well.
+if(TARGET bloomz_core_simde)
+  foreach(_kt kernels_test matmul_test forward_test)
+    add_executable(${_kt}_simde ${CMAKE_CURRENT_LIST_DIR}/${_kt}.cpp)
+    target_link_libraries(${_kt}_simde PRIVATE bloomz_core_simde GTest::gtest_main nlohmann_json::nlohmann_json
+                          bloomz_warnings bloomz_sanitizers)
+    target_include_directories(${_kt}_simde PRIVATE ${CMAKE_CURRENT_LIST_DIR} ${PROJECT_SOURCE_DIR}/src)
+    target_compile_definitions(${_kt}_simde PRIVATE BLOOMZ_TEST_DATA="${PROJECT_SOURCE_DIR}/tests/data"
+                               BLOOMZ_SIMDE_BUILD=1)
+    gtest_discover_tests(${_kt}_simde TEST_PREFIX "simde." PROPERTIES LABELS simde DISCOVERY_TIMEOUT 60)
+  endforeach()
+  unset(_kt)
+endif()

@@ -4,7 +4,7 @@
 set -euo pipefail
 
 BLOOMZ_PACKAGES=(build-essential cmake ninja-build git libcli11-dev libfmt-dev libspdlog-dev
-                 libgtest-dev nlohmann-json3-dev)
+                 libgtest-dev nlohmann-json3-dev libsimde-dev)
 
 bloomz_install_deps() {
   local missing=()

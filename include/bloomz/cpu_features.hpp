@@ -18,7 +18,7 @@ std::optional<Isa> isa_from_name(std::string_view name);
 struct CpuFeatures {
   bool avx2 = false, fma = false, f16c = false;              // with OS YMM state (xgetbv)
   bool avx512f = false, avx512bw = false, avx512vl = false;  // with OS ZMM/opmask state
-  bool avx512vnni = false;
+  bool avx512dq = false, avx512vnni = false, avx512bf16 = false;
   bool neon = false, dotprod = false;
 };
 

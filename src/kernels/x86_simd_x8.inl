@@ -1,7 +1,7 @@
-// Dots over x8 weights (repack.hpp; included by x86_avx2.cpp inside its anonymous namespace).
+// Dots over x8 weights (repack.hpp; included by x86_simd.inl inside its anonymous namespace).
 //
 // Every 32-byte vector of an x8 block already holds 4 elements of each of 8 rows in the lanes the
-// tile kernels use (x86_avx2_tiles.inl), so a block unpacks with a few ANDs and shifts (Q4_0) or
+// tile kernels use (x86_simd_tiles.inl), so a block unpacks with a few ANDs and shifts (Q4_0) or
 // not at all (Q8_0), for any number of tokens, from one sequential stream per 8 rows. The integer
 // block sums and the float sequence per output are those of KNib / K32 on the plain rows.
 
@@ -12,6 +12,29 @@ inline __m256i dot32_u4(const __m256i* c, const int8_t* q) {
 #pragma GCC unroll 8
   for (int j = 1; j < 8; ++j) s16 = _mm256_add_epi16(s16, _mm256_maddubs_epi16(c[j], bcast32(q + 4 * j)));
   return s16;
+}
+
+// The same products as int32 row sums: sum over j < N of c[j] . q[4j..4j+3].
+template <int N>
+inline __m256i dot_u8_i32(const __m256i* c, const int8_t* q) {
+  if constexpr (!kVnni && N == 8) {  // 4-bit codes: one int16 run, one widening
+    return _mm256_madd_epi16(dot32_u4(c, q), _mm256_set1_epi16(1));
+  } else {
+    __m256i s = _mm256_setzero_si256();
+#pragma GCC unroll 8
+    for (int j = 0; j < N; ++j) s = dpbusd(s, c[j], bcast32(q + 4 * j));
+    return s;
+  }
+}
+
+// Scale vectors of the x8 K-quant kernels: (sc, sc) int16 pairs for madd, the int32 scale with VNNI.
+inline __m256i x8_scale(__m256i pair) { return kVnni ? pair_to_i32(pair) : pair; }
+
+// isum + sc * (N chunks of codes . q); sc from x8_scale (codes <= 15 without VNNI: one int16 run).
+template <int N>
+inline __m256i add_scaled_dot(__m256i isum, const __m256i* c, const int8_t* q, __m256i sc) {
+  if constexpr (kVnni) return _mm256_add_epi32(isum, _mm256_mullo_epi32(dot_u8_i32<N>(c, q), sc));
+  else return _mm256_add_epi32(isum, _mm256_madd_epi16(dot32_u4(c, q), sc));
 }
 
 // Eight tokens per pass: their activations interleaved per block (one pointer reaches all eight,
@@ -48,7 +71,6 @@ struct X8Q4_0_8 {
   static void run(const std::byte* group, const Acts8* acts, int64_t nb, __m256* out) {
     __m256 acc[8];
     for (int t = 0; t < 8; ++t) acc[t] = _mm256_setzero_ps();
-    const __m256i ones = _mm256_set1_epi16(1);
     for (int64_t b = 0; b < nb; ++b) {
       const std::byte* blk = group + b * kBlockBytes;
       _mm_prefetch(reinterpret_cast<const char*>(blk) + 1024, _MM_HINT_T0);
@@ -61,8 +83,7 @@ struct X8Q4_0_8 {
 #pragma GCC unroll 8
       for (int t = 0; t < 8; ++t) {
         const int8_t* q = a.qs[t];
-        const __m256i s16 = dot32_u4(c, q);
-        const __m256i isum = _mm256_sub_epi32(_mm256_madd_epi16(s16, ones), _mm256_set1_epi32(a.off[t]));
+        const __m256i isum = _mm256_sub_epi32(dot_u8_i32<8>(c, q), _mm256_set1_epi32(a.off[t]));
         acc[t] = _mm256_fmadd_ps(_mm256_mul_ps(dw, _mm256_broadcast_ss(a.d + t)), _mm256_cvtepi32_ps(isum), acc[t]);
       }
     }
@@ -81,7 +102,6 @@ struct X8Q4_0 {
   static void run(const std::byte* group, const typename TK::Acts* acts, int64_t nb, __m256* out) {
     __m256 acc[NT];
     for (int t = 0; t < NT; ++t) acc[t] = _mm256_setzero_ps();
-    const __m256i ones = _mm256_set1_epi16(1);
     for (int64_t b = 0; b < nb; ++b) {
       const std::byte* blk = group + b * kBlockBytes;
       _mm_prefetch(reinterpret_cast<const char*>(blk) + 1024, _MM_HINT_T0);
@@ -92,8 +112,7 @@ struct X8Q4_0 {
       q4_0_codes(blk, c);
       for (int t = 0; t < NT; ++t) {
         const int8_t* q = acts[t].a[b].qs;
-        const __m256i s16 = dot32_u4(c, q);
-        const __m256i isum = _mm256_sub_epi32(_mm256_madd_epi16(s16, ones), _mm256_set1_epi32(acts[t].off[b]));
+        const __m256i isum = _mm256_sub_epi32(dot_u8_i32<8>(c, q), _mm256_set1_epi32(acts[t].off[b]));
         acc[t] = _mm256_fmadd_ps(_mm256_mul_ps(dw, _mm256_broadcast_ss(acts[t].d + b)), _mm256_cvtepi32_ps(isum), acc[t]);
       }
     }
@@ -118,14 +137,21 @@ struct X8Q8_0 {
       for (int i = 0; i < 5; ++i) _mm_prefetch(reinterpret_cast<const char*>(blk) + 1536 + 64 * i, _MM_HINT_T0);
       const __m256 dw = _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(blk)));
       const std::byte* qs = blk + 16;
+      [[maybe_unused]] __m256i u[8];  // VNNI: w + 128, unsigned (Tile32<W8_0> takes 128 * sum(q) off)
+      if constexpr (kVnni)
+        for (int j = 0; j < 8; ++j) u[j] = _mm256_xor_si256(loadu(qs + 32 * j), _mm256_set1_epi8(static_cast<char>(0x80)));
       for (int t = 0; t < NT; ++t) {
         const int8_t* q = acts[t].a[b].qs;
         __m256i isum = _mm256_setzero_si256();
+        if constexpr (kVnni) {
+          isum = _mm256_sub_epi32(dot_u8_i32<8>(u, q), _mm256_set1_epi32(acts[t].off[b]));
+        } else {
 #pragma GCC unroll 8
-        for (int j = 0; j < 8; ++j) {
-          const __m256i w = loadu(qs + 32 * j);  // from L1 after the first token
-          const __m256i x = _mm256_sign_epi8(bcast32(q + 4 * j), w);
-          isum = _mm256_add_epi32(isum, _mm256_madd_epi16(_mm256_maddubs_epi16(_mm256_abs_epi8(w), x), ones));
+          for (int j = 0; j < 8; ++j) {
+            const __m256i w = loadu(qs + 32 * j);  // from L1 after the first token
+            const __m256i x = _mm256_sign_epi8(bcast32(q + 4 * j), w);
+            isum = _mm256_add_epi32(isum, _mm256_madd_epi16(_mm256_maddubs_epi16(_mm256_abs_epi8(w), x), ones));
+          }
         }
         acc[t] = _mm256_fmadd_ps(_mm256_mul_ps(dw, _mm256_broadcast_ss(acts[t].d + b)), _mm256_cvtepi32_ps(isum), acc[t]);
       }
@@ -157,12 +183,13 @@ struct Acts8Q8K {
 // 8 vectors of chunk g / 2. Integer sums and float steps as TileK<Q4KTraits> / KQK:
 // isum = sum_g sc_g * (codes . q8), imin = sum_g m_g * bsums, acc + (d*isum - dmin*imin).
 struct X8Q4_KScales {
-  __m256i scv[8];  // lane r: (sc_r[g], sc_r[g]) as two int16
+  __m256i scv[8];  // lane r: x8_scale of (sc_r[g], sc_r[g])
   __m256i mw[8];   // lane r: (m_r[g], m_r[g])
   explicit X8Q4_KScales(const std::byte* blk) {
     __m256i sc16[8], mins16[8];
     for (int r = 0; r < 8; ++r) sc16[r] = scales_k4(reinterpret_cast<const uint8_t*>(blk + 32 + 12 * r), mins16[r]);
     transpose8_epi32(sc16, scv);  // word g of sc16[r] is (sc_g, sc_g)
+    for (auto& v : scv) v = x8_scale(v);
     transpose8_epi32(mins16, mw);
   }
 };
@@ -184,7 +211,7 @@ inline void q4_k_codes(const std::byte* blk, int g, __m256i* c) {
 
 inline __m256i q4_k_mins(const X8Q4_KScales& s, const int16_t* bsums) {
   __m256i x = _mm256_setzero_si256();
-  for (int k = 0; k < 8; ++k) x = _mm256_add_epi32(x, _mm256_madd_epi16(s.mw[k], bcast32(bsums + 2 * k)));
+  for (int k = 0; k < 8; ++k) x = dpwssd(x, s.mw[k], bcast32(bsums + 2 * k));
   return x;
 }
 
@@ -206,9 +233,7 @@ struct X8Q4_K_8 {
         q4_k_codes(blk, g, c);
 #pragma GCC unroll 8
         for (int t = 0; t < 8; ++t) {
-          const int8_t* q = a.qs[t] + 32 * g;
-          const __m256i s16 = dot32_u4(c, q);
-          isum[t] = _mm256_add_epi32(isum[t], _mm256_madd_epi16(s16, s.scv[g]));
+          isum[t] = add_scaled_dot<8>(isum[t], c, a.qs[t] + 32 * g, s.scv[g]);
         }
       }
       for (int i = 16; i < kBlockBytes / 64; ++i) _mm_prefetch(reinterpret_cast<const char*>(blk) + kBlockBytes + 64 * i, _MM_HINT_T0);
@@ -238,9 +263,7 @@ struct X8Q4_K {
         __m256i c[8];
         q4_k_codes(blk, g, c);
         for (int t = 0; t < NT; ++t) {
-          const int8_t* q = acts[t].a[sb].qs + 32 * g;
-          const __m256i s16 = dot32_u4(c, q);
-          isum[t] = _mm256_add_epi32(isum[t], _mm256_madd_epi16(s16, s.scv[g]));
+          isum[t] = add_scaled_dot<8>(isum[t], c, acts[t].a[sb].qs + 32 * g, s.scv[g]);
         }
       }
       for (int t = 0; t < NT; ++t) {
@@ -254,14 +277,14 @@ struct X8Q4_K {
 
 // Q6_K per 8-row group and superblock: the scales as lane-per-row vectors.
 struct X8Q6_KScales {
-  __m256i scv[16];   // lane r: (sc_r[h], sc_r[h]) as two int16, half-group h
+  __m256i scv[16];   // lane r: x8_scale of (sc_r[h], sc_r[h]), half-group h
   __m256i pairs[8];  // lane r: (sc_r[2k], sc_r[2k+1])
   explicit X8Q6_KScales(const std::byte* blk) {
     const auto* scl = reinterpret_cast<const int8_t*>(blk + 16);
     const __m256i lo16 = _mm256_set1_epi32(0xFFFF);
     for (int h = 0; h < 16; ++h) {
       const __m256i s32 = _mm256_cvtepi8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(scl + 8 * h)));
-      scv[h] = _mm256_or_si256(_mm256_and_si256(s32, lo16), _mm256_slli_epi32(s32, 16));
+      scv[h] = kVnni ? s32 : _mm256_or_si256(_mm256_and_si256(s32, lo16), _mm256_slli_epi32(s32, 16));
     }
     for (int k = 0; k < 8; ++k) {
       const __m128i a = _mm_cvtepi8_epi16(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(scl + 16 * k)));
@@ -272,10 +295,19 @@ struct X8Q6_KScales {
   // isum - 32 * sum_h sc_h * bsum_h (the codes are stored as q + 32).
   __m256i offset_sum(__m256i isum, const int16_t* bsums) const {
     __m256i x = _mm256_setzero_si256();
-    for (int k = 0; k < 8; ++k) x = _mm256_add_epi32(x, _mm256_madd_epi16(pairs[k], bcast32(bsums + 2 * k)));
+    for (int k = 0; k < 8; ++k) x = dpwssd(x, pairs[k], bcast32(bsums + 2 * k));
     return _mm256_sub_epi32(isum, _mm256_slli_epi32(x, 5));
   }
 };
+
+// isum + sc * (4 chunks of 6-bit codes . q), one half-group; sc from x8_scale. Without VNNI in
+// int16 runs of two chunks (2 * 2 * 63 * 127 < 2^15).
+inline __m256i add_scaled_q6(__m256i isum, const __m256i* c, const int8_t* q, __m256i sc) {
+  if constexpr (kVnni) return _mm256_add_epi32(isum, _mm256_mullo_epi32(dot_u8_i32<4>(c, q), sc));
+  const __m256i p0 = _mm256_add_epi16(_mm256_maddubs_epi16(c[0], bcast32(q)), _mm256_maddubs_epi16(c[1], bcast32(q + 4)));
+  const __m256i p1 = _mm256_add_epi16(_mm256_maddubs_epi16(c[2], bcast32(q + 8)), _mm256_maddubs_epi16(c[3], bcast32(q + 12)));
+  return _mm256_add_epi32(isum, _mm256_add_epi32(_mm256_madd_epi16(p0, sc), _mm256_madd_epi16(p1, sc)));
+}
 
 // One code vector of group 4n + kk: the ql nibble (high for kk >= 2) and bits 2kk, 2kk+1 of qh moved
 // to bits 4, 5 (16-bit shifts: what crosses a byte is masked off).
@@ -307,9 +339,7 @@ struct X8Q6_K_8 {
 #pragma GCC unroll 8
       for (int t = 0; t < 8; ++t) {
         const int8_t* q = a.qs[t] + 32 * g + 16 * half;
-        const __m256i p0 = _mm256_add_epi16(_mm256_maddubs_epi16(c[0], bcast32(q)), _mm256_maddubs_epi16(c[1], bcast32(q + 4)));
-        const __m256i p1 = _mm256_add_epi16(_mm256_maddubs_epi16(c[2], bcast32(q + 8)), _mm256_maddubs_epi16(c[3], bcast32(q + 12)));
-        isum[t] = _mm256_add_epi32(isum[t], _mm256_add_epi32(_mm256_madd_epi16(p0, sc), _mm256_madd_epi16(p1, sc)));
+        isum[t] = add_scaled_q6(isum[t], c, q, sc);
       }
     }
   }
@@ -366,12 +396,8 @@ struct X8Q6_K {
           for (int j = 0; j < 8; ++j) c[j] = q6_code(loadu(qlv + 32 * j), loadu(qhv + 32 * j), kk);
           for (int t = 0; t < NT; ++t) {
             const int8_t* q = acts[t].a[sb].qs + 32 * g;
-#pragma GCC unroll 4
-            for (int c0 = 0; c0 < 8; c0 += 2) {
-              const __m256i p = _mm256_add_epi16(_mm256_maddubs_epi16(c[c0], bcast32(q + 4 * c0)),
-                                                 _mm256_maddubs_epi16(c[c0 + 1], bcast32(q + 4 * c0 + 4)));
-              isum[t] = _mm256_add_epi32(isum[t], _mm256_madd_epi16(p, sc.scv[2 * g + c0 / 4]));
-            }
+            isum[t] = add_scaled_q6(isum[t], c, q, sc.scv[2 * g]);
+            isum[t] = add_scaled_q6(isum[t], c + 4, q + 16, sc.scv[2 * g + 1]);
           }
         }
       }

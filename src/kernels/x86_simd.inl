@@ -1,0 +1,988 @@
+// The x86-64 kernel body, compiled once per table by a small translation unit that sets:
+//   BLOOMZ_X86_NS      the table's namespace (avx2, avx512, avx512vnni; *_emu for the SIMDe builds)
+//   BLOOMZ_X86_NAME    the table's name
+//   BLOOMZ_X86_AVX512  1: AVX-512 F/BW/VL/DQ (512-bit kernels where they pay, AVX-512VL helpers)
+//   BLOOMZ_X86_VNNI    1: AVX-512 VNNI (vpdpbusd for the int8 dots)
+// and exactly its compiler flags. Everything here has internal linkage inside
+// bloomz::kernels::BLOOMZ_X86_NS (see style.md 4.4); the ISA differences live in small helpers
+// (x86_simd_ops.inl), so every table runs the same kernels with the same per-output arithmetic.
+//
+// Dots (small batches): each weight row is streamed once per group of up to 4 tokens; every weight block is
+// unpacked once and multiplied with the group's activation blocks (32-element types: 8 rows x 4
+// tokens per call; K-quants and float types: 1 row x 4 tokens). Per output, the float operations
+// do not depend on the group size or on the neighbouring rows, so results are bit-identical for any
+// batch size and thread count. Compiled with -ffp-contract=off as well, so that no template
+// instantiation contracts differently from another.
+#include "kernels/x86_intrin.hpp"
+
+#include <cmath>
+#include <cstdlib>
+#include <cstring>
+#include <type_traits>
+
+#include "bloomz/fp16.hpp"
+#include "kernels/blocks.hpp"
+#include "kernels/kernels.hpp"
+
+namespace bloomz::kernels::BLOOMZ_X86_NS {
+namespace {
+
+// Per-thread scratch memory. Deliberately not std::vector: a standard-library template instantiated
+// here would be compiled with AVX2 flags and could be merged by the linker with the baseline
+// copies (style.md 4.4); this type has internal linkage.
+struct Scratch {
+  void* p = nullptr;
+  size_t cap = 0;
+  Scratch() = default;
+  Scratch(const Scratch&) = delete;
+  Scratch& operator=(const Scratch&) = delete;
+  ~Scratch() { std::free(p); }
+  template <typename T>
+  T* get(size_t count) {
+    const size_t bytes = count * sizeof(T);
+    if (bytes > cap) {
+      std::free(p);
+      cap = (bytes + 4095) / 4096 * 4096;
+      p = std::aligned_alloc(64, cap);
+      if (!p) std::abort();
+    }
+    return static_cast<T*>(p);
+  }
+};
+
+#include "kernels/x86_simd_ops.inl"
+
+inline float h2f(uint16_t h) { return _cvtsh_ss(h); }
+inline uint16_t f2h(float f) { return static_cast<uint16_t>(_cvtss_sh(f, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC)); }
+
+// Fixed-order horizontal sum of 8 lanes.
+inline float hsum(__m256 v) {
+  __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+  s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+  s = _mm_add_ss(s, _mm_movehdup_ps(s));
+  return _mm_cvtss_f32(s);
+}
+
+inline int hsum_i32(__m256i v) {
+  __m128i s = _mm_add_epi32(_mm256_castsi256_si128(v), _mm256_extracti128_si256(v, 1));
+  s = _mm_add_epi32(s, _mm_unpackhi_epi64(s, s));
+  s = _mm_add_epi32(s, _mm_shuffle_epi32(s, 1));
+  return _mm_cvtsi128_si32(s);
+}
+
+inline __m256i loadu(const void* p) { return _mm256_loadu_si256(static_cast<const __m256i*>(p)); }
+
+// 16 bytes of nibbles -> 32 bytes: low nibbles first, then high nibbles (ggml's element order).
+inline __m256i unpack_nibbles(const uint8_t* qs) {
+  const __m128i q = _mm_loadu_si128(reinterpret_cast<const __m128i*>(qs));
+  const __m256i v = _mm256_set_m128i(_mm_srli_epi16(q, 4), q);
+  return _mm256_and_si256(v, _mm256_set1_epi8(0x0F));
+}
+
+// Output byte i = 0xFF where bit i % 8 of source byte idx[i] (within its 128-bit lane) is set.
+inline __m256i spread_bits(__m256i src, __m256i idx) {
+  const __m256i bitsel = _mm256_set1_epi64x(static_cast<long long>(0x8040201008040201ULL));
+  return _mm256_cmpeq_epi8(_mm256_and_si256(_mm256_shuffle_epi8(src, idx), bitsel), bitsel);
+}
+
+// 32 bits -> 32 bytes, 0xFF where the bit is set.
+inline __m256i bits_to_bytes(uint32_t bits) {
+  const __m256i idx = _mm256_setr_epi8(0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1,
+                                       2, 2, 2, 2, 2, 2, 2, 2, 3, 3, 3, 3, 3, 3, 3, 3);
+  return spread_bits(_mm256_set1_epi32(static_cast<int>(bits)), idx);
+}
+
+// signed x signed bytes -> 8 lanes of i32 sums of four products (x may be -128; y never is).
+inline __m256i dot_s8(__m256i x, __m256i y) {
+  return dpbusd(_mm256_setzero_si256(), _mm256_sign_epi8(x, x), _mm256_sign_epi8(y, x));
+}
+
+// The sum of 32 signed bytes: sad of (q + 128) against zero, minus 32 * 128.
+inline int sum_q8(const int8_t* qs) {
+  const __m256i sad = _mm256_sad_epu8(_mm256_xor_si256(loadu(qs), _mm256_set1_epi8(static_cast<char>(0x80))), _mm256_setzero_si256());
+  const __m128i s2 = _mm_add_epi64(_mm256_castsi256_si128(sad), _mm256_extracti128_si256(sad, 1));
+  return _mm_cvtsi128_si32(_mm_add_epi64(s2, _mm_unpackhi_epi64(s2, s2))) - 32 * 128;
+}
+
+// unsigned (<= 63) x signed bytes -> 16 lanes of i16.
+inline __m256i dot_u8_16(__m256i u, __m256i y) { return _mm256_maddubs_epi16(u, y); }
+
+uint32_t load_u32(const uint8_t* p) {
+  uint32_t v;
+  std::memcpy(&v, p, 4);
+  return v;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Kernels: K::Ctx<NT> is built once per token group (and rectangle), then either
+// K::rows8<NT>(8 weight rows, ctx, NT vectors of 8 row outputs, n) or K::row<NT>(weight row, ctx, NT outputs, n).
+
+// 32-element block types, register-tiled as 8 weight rows x up to 4 tokens: for every block, the
+// integer dots of the 8 rows with one token are reduced into one vector whose lane i is row i's exact
+// block sum, so the float work (scale, convert, FMA) is one vector op per 8 rows. Per output the
+// float operations are acc = fma(d_w * d_a, isum_b, acc) in block order (+ for Q8_1 activations a
+// separate m_w * s_a accumulator), whatever the number of tokens or rows around it.
+//
+// Codes: unsigned 0..15 / 0..31 with an offset (Q4_0: -8, Q5_0: -16) subtracted as offset * sum(q8)
+// per block (exact integers), or signed int8 (Q8_0, via the sign trick).
+struct W8_0 {
+  using Block = block_q8_0;
+  using ABlock = block_q8_0;
+  static constexpr int kOffset = 0;
+  static constexpr bool kSignedCodes = true;
+  static constexpr bool kMin = false;
+  static __m256i codes(const Block& b) { return loadu(b.qs); }
+};
+struct W4_0 {
+  using Block = block_q4_0;
+  using ABlock = block_q8_0;
+  static constexpr int kOffset = 8;
+  static constexpr bool kSignedCodes = false;
+  static constexpr bool kMin = false;
+  static __m256i codes(const Block& b) { return unpack_nibbles(b.qs); }
+};
+struct W5_0 {
+  using Block = block_q5_0;
+  using ABlock = block_q8_0;
+  static constexpr int kOffset = 16;
+  static constexpr bool kSignedCodes = false;
+  static constexpr bool kMin = false;
+  static __m256i codes(const Block& b) {
+    return _mm256_or_si256(unpack_nibbles(b.qs), _mm256_and_si256(bits_to_bytes(load_u32(b.qh)), _mm256_set1_epi8(0x10)));
+  }
+};
+struct W4_1 {
+  using Block = block_q4_1;
+  using ABlock = block_q8_1;
+  static constexpr int kOffset = 0;
+  static constexpr bool kSignedCodes = false;
+  static constexpr bool kMin = true;
+  static __m256i codes(const Block& b) { return unpack_nibbles(b.qs); }
+};
+struct W5_1 {
+  using Block = block_q5_1;
+  using ABlock = block_q8_1;
+  static constexpr int kOffset = 0;
+  static constexpr bool kSignedCodes = false;
+  static constexpr bool kMin = true;
+  static __m256i codes(const Block& b) {
+    return _mm256_or_si256(unpack_nibbles(b.qs), _mm256_and_si256(bits_to_bytes(load_u32(b.qh)), _mm256_set1_epi8(0x10)));
+  }
+};
+
+// Activation rows of a token group (kernels build their per-group context from it).
+template <int NT>
+struct Acts {
+  const std::byte* a[NT];
+};
+
+// The rows of the next 8-row group are read as 8 short interleaved streams, too short for the
+// hardware prefetchers to ramp up; so each block step prefetches a slice of the next group.
+struct Prefetch {
+  const char* base;
+  int64_t lines_per_block;
+  inline void operator()(int64_t b) const {
+    const char* q = base + b * lines_per_block * 64;
+    for (int64_t i = 0; i < lines_per_block; ++i) _mm_prefetch(q + 64 * i, _MM_HINT_T0);
+  }
+};
+
+// Lane i of the result = sum of the 8 lanes of p[i] (exact integer sums).
+inline __m256i reduce8(const __m256i* p) {
+  const __m256i h01 = _mm256_hadd_epi32(p[0], p[1]), h23 = _mm256_hadd_epi32(p[2], p[3]);
+  const __m256i h45 = _mm256_hadd_epi32(p[4], p[5]), h67 = _mm256_hadd_epi32(p[6], p[7]);
+  const __m256i a = _mm256_hadd_epi32(h01, h23), b = _mm256_hadd_epi32(h45, h67);
+  return _mm256_add_epi32(_mm256_permute2x128_si256(a, b, 0x20), _mm256_permute2x128_si256(a, b, 0x31));
+}
+
+template <typename Wt>
+struct K32 {
+  using Block = typename Wt::Block;
+  using ABlock = typename Wt::ABlock;
+  static constexpr bool kTiled8 = true;
+
+  template <int NT>
+  struct Ctx {
+    const ABlock* a[NT];
+    const float* d[NT];
+    const float* s[NT];   // Q8_1: the stored s = fp16(d * sum q)
+    const int32_t* off[NT];  // offset * sum q (Q4_0, Q5_0)
+    Ctx(const Acts<NT>& acts, int64_t n) {
+      static thread_local Scratch fbuf, ibuf;
+      const int64_t nb = n / 32;
+      float* fb = fbuf.get<float>(static_cast<size_t>(2 * NT * nb));
+      int32_t* ib = ibuf.get<int32_t>(static_cast<size_t>(NT * nb));
+      for (int t = 0; t < NT; ++t) {
+        a[t] = reinterpret_cast<const ABlock*>(acts.a[t]);
+        float* dd = fb + 2 * t * nb;
+        float* ss = dd + nb;
+        int32_t* oo = ib + t * nb;
+        for (int64_t b = 0; b < nb; ++b) {
+          dd[b] = h2f(a[t][b].d);
+          if constexpr (Wt::kMin) ss[b] = h2f(a[t][b].s);
+          if constexpr (Wt::kOffset != 0) {
+            oo[b] = Wt::kOffset * sum_q8(a[t][b].qs);
+          }
+        }
+        d[t] = dd;
+        s[t] = ss;
+        off[t] = oo;
+      }
+    }
+  };
+
+  // 8 weight rows (pointers; duplicates allowed for a ragged tail) x NT tokens -> out[t] lanes = rows.
+  template <int NT>
+  static void rows8(const Block* const* w, const Ctx<NT>& c, __m256* out, int64_t n, const Prefetch& pf) {
+    __m256 acc[NT], macc[NT];
+    for (int t = 0; t < NT; ++t) acc[t] = macc[t] = _mm256_setzero_ps();
+    for (int64_t b = 0; b < n / 32; ++b) {
+      pf(b);
+      __m256i u[8];
+      for (int r = 0; r < 8; ++r) u[r] = Wt::codes(w[r][b]);
+      const __m256 dw = _mm256_cvtph_ps(_mm_setr_epi16(
+          static_cast<short>(w[0][b].d), static_cast<short>(w[1][b].d), static_cast<short>(w[2][b].d),
+          static_cast<short>(w[3][b].d), static_cast<short>(w[4][b].d), static_cast<short>(w[5][b].d),
+          static_cast<short>(w[6][b].d), static_cast<short>(w[7][b].d)));
+      __m256 mw = _mm256_setzero_ps();
+      if constexpr (Wt::kMin)
+        mw = _mm256_cvtph_ps(_mm_setr_epi16(
+            static_cast<short>(w[0][b].m), static_cast<short>(w[1][b].m), static_cast<short>(w[2][b].m),
+            static_cast<short>(w[3][b].m), static_cast<short>(w[4][b].m), static_cast<short>(w[5][b].m),
+            static_cast<short>(w[6][b].m), static_cast<short>(w[7][b].m)));
+      for (int t = 0; t < NT; ++t) {
+        const __m256i qa = loadu(c.a[t][b].qs);
+        __m256i p[8];
+        for (int r = 0; r < 8; ++r) {
+          if constexpr (Wt::kSignedCodes) p[r] = dot_s8(u[r], qa);
+          else p[r] = dpbusd(_mm256_setzero_si256(), u[r], qa);
+        }
+        __m256i isum = reduce8(p);
+        if constexpr (Wt::kOffset != 0) isum = _mm256_sub_epi32(isum, _mm256_set1_epi32(c.off[t][b]));
+        acc[t] = _mm256_fmadd_ps(_mm256_mul_ps(dw, _mm256_broadcast_ss(c.d[t] + b)), _mm256_cvtepi32_ps(isum), acc[t]);
+        if constexpr (Wt::kMin) macc[t] = _mm256_fmadd_ps(mw, _mm256_broadcast_ss(c.s[t] + b), macc[t]);
+      }
+    }
+    for (int t = 0; t < NT; ++t) out[t] = Wt::kMin ? _mm256_add_ps(acc[t], macc[t]) : acc[t];
+  }
+};
+
+// Nibble types (Q4_0, Q4_1, Q5_0, Q5_1): two rows share one register, [row r | row r+1] for the low
+// nibbles and the same for the high nibbles, against the activation halves broadcast to both
+// lanes; then 3 horizontal adds give the 8 rows' exact block sums in lane order 0,2,4,6,1,3,5,7
+// (scales are gathered in that order, and the result is put back in row order at the end).
+template <typename Wt>
+struct KNib : K32<Wt> {
+  using Block = typename Wt::Block;
+  template <int NT>
+  using Ctx = typename K32<Wt>::template Ctx<NT>;
+
+  static inline void pair_codes(const Block& b0, const Block& b1, __m256i& lo, __m256i& hi) {
+    const __m256i v = _mm256_loadu2_m128i(reinterpret_cast<const __m128i*>(b1.qs), reinterpret_cast<const __m128i*>(b0.qs));
+    const __m256i m4 = _mm256_set1_epi8(0x0F);
+    lo = _mm256_and_si256(v, m4);
+    hi = _mm256_and_si256(_mm256_srli_epi16(v, 4), m4);
+    if constexpr (std::is_same_v<Block, block_q5_0> || std::is_same_v<Block, block_q5_1>) {
+      // Both rows' 32 fifth bits in one broadcast (row b0: bytes 0-3, row b1: bytes 4-7); the low
+      // lane takes row b0's bytes, the high lane row b1's: bytes 0-1 / 4-5 for elements 0-15 (lo),
+      // bytes 2-3 / 6-7 for elements 16-31 (hi); each byte spread over 8 lanes, one bit per lane.
+      const __m256i h = _mm256_set1_epi64x(static_cast<long long>(load_u32(b0.qh) | (uint64_t{load_u32(b1.qh)} << 32)));
+      const __m256i lo_bytes = _mm256_setr_epi8(0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1,
+                                                4, 4, 4, 4, 4, 4, 4, 4, 5, 5, 5, 5, 5, 5, 5, 5);
+      const __m256i hi_bytes = _mm256_add_epi8(lo_bytes, _mm256_set1_epi8(2));
+      const __m256i b5 = _mm256_set1_epi8(0x10);
+      lo = _mm256_or_si256(lo, _mm256_and_si256(spread_bits(h, lo_bytes), b5));
+      hi = _mm256_or_si256(hi, _mm256_and_si256(spread_bits(h, hi_bytes), b5));
+    }
+  }
+
+  template <int NT>
+  static void rows8(const Block* const* w, const Ctx<NT>& c, __m256* out, int64_t n, const Prefetch& pf) {
+    __m256 acc[NT], macc[NT];
+    for (int t = 0; t < NT; ++t) acc[t] = macc[t] = _mm256_setzero_ps();
+    const __m256i ones = _mm256_set1_epi16(1);
+    for (int64_t b = 0; b < n / 32; ++b) {
+      pf(b);
+      __m256i lo[4], hi[4];
+      for (int k = 0; k < 4; ++k) pair_codes(w[2 * k][b], w[2 * k + 1][b], lo[k], hi[k]);
+      const __m256 dw = _mm256_cvtph_ps(_mm_setr_epi16(
+          static_cast<short>(w[0][b].d), static_cast<short>(w[2][b].d), static_cast<short>(w[4][b].d),
+          static_cast<short>(w[6][b].d), static_cast<short>(w[1][b].d), static_cast<short>(w[3][b].d),
+          static_cast<short>(w[5][b].d), static_cast<short>(w[7][b].d)));
+      __m256 mw = _mm256_setzero_ps();
+      if constexpr (Wt::kMin)
+        mw = _mm256_cvtph_ps(_mm_setr_epi16(
+            static_cast<short>(w[0][b].m), static_cast<short>(w[2][b].m), static_cast<short>(w[4][b].m),
+            static_cast<short>(w[6][b].m), static_cast<short>(w[1][b].m), static_cast<short>(w[3][b].m),
+            static_cast<short>(w[5][b].m), static_cast<short>(w[7][b].m)));
+      for (int t = 0; t < NT; ++t) {
+        const __m256i qlo = _mm256_broadcastsi128_si256(_mm_loadu_si128(reinterpret_cast<const __m128i*>(c.a[t][b].qs)));
+        const __m256i qhi = _mm256_broadcastsi128_si256(_mm_loadu_si128(reinterpret_cast<const __m128i*>(c.a[t][b].qs + 16)));
+        __m256i pr[4];
+        for (int k = 0; k < 4; ++k)
+          pr[k] = kVnni ? dpbusd(dpbusd(_mm256_setzero_si256(), lo[k], qlo), hi[k], qhi)
+                        : _mm256_madd_epi16(_mm256_add_epi16(_mm256_maddubs_epi16(lo[k], qlo), _mm256_maddubs_epi16(hi[k], qhi)), ones);
+        __m256i isum = _mm256_hadd_epi32(_mm256_hadd_epi32(pr[0], pr[1]), _mm256_hadd_epi32(pr[2], pr[3]));
+        if constexpr (Wt::kOffset != 0) isum = _mm256_sub_epi32(isum, _mm256_set1_epi32(c.off[t][b]));
+        acc[t] = _mm256_fmadd_ps(_mm256_mul_ps(dw, _mm256_broadcast_ss(c.d[t] + b)), _mm256_cvtepi32_ps(isum), acc[t]);
+        if constexpr (Wt::kMin) macc[t] = _mm256_fmadd_ps(mw, _mm256_broadcast_ss(c.s[t] + b), macc[t]);
+      }
+    }
+    const __m256i to_rows = _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7);
+    for (int t = 0; t < NT; ++t)
+      out[t] = _mm256_permutevar8x32_ps(Wt::kMin ? _mm256_add_ps(acc[t], macc[t]) : acc[t], to_rows);
+  }
+};
+
+// Kernels without per-group preparation just see the activation pointers.
+template <int NT>
+struct PlainCtx {
+  const std::byte* a[NT];
+  PlainCtx(const Acts<NT>& acts, int64_t) {
+    for (int t = 0; t < NT; ++t) a[t] = acts.a[t];
+  }
+};
+
+// ---- K-quants. Every block is seen as 8 groups of 32 unsigned codes u (in element order) with 16
+// signed 16-bit scales (one per 16 elements); isum = sum_g sc_g * sum u*q8 - offset * sum_g sc_g*bsum_g.
+
+// The 16 block scales (int16, one per 16 elements) rearranged once per block so that one
+// shuffle gives the scale vector of a 32-element group: the low lane holds the even-numbered
+// scales (the first 16 elements of each group), the high lane the odd-numbered ones.
+inline __m256i split_scales(__m256i sc16) {
+  const __m256i evens_odds = _mm256_shuffle_epi8(sc16, _mm256_setr_epi8(0, 1, 4, 5, 8, 9, 12, 13, 2, 3, 6, 7, 10, 11, 14, 15,
+                                                                        0, 1, 4, 5, 8, 9, 12, 13, 2, 3, 6, 7, 10, 11, 14, 15));
+  // quads: e0-6 o1-7 | e8-14 o9-15  ->  e0-6 e8-14 | o1-7 o9-15
+  return _mm256_permute4x64_epi64(evens_odds, 0xD8);
+}
+
+// Scale vector for 32-element group k from split_scales(): lanes 0..7 = sc[2k], 8..15 = sc[2k+1].
+inline __m256i group_scales(__m256i split, int k) {
+  return _mm256_shuffle_epi8(split, _mm256_set1_epi16(static_cast<short>((2 * k) | ((2 * k + 1) << 8))));
+}
+
+inline __m256i srl16(__m256i v, int s) { return _mm256_srl_epi16(v, _mm_cvtsi32_si128(s)); }
+
+// v shifted per 16-bit lane by s bits, left for s > 0 and right for s < 0 (s is a constant once
+// the group loop is unrolled). Moving bit k of every byte to bit p is then one shift and one mask
+// (shift16(v, p - k) & bit p) for k, p < 8: bits crossing into the neighbouring byte are masked off.
+inline __m256i shift16(__m256i v, int s) {
+  return s >= 0 ? _mm256_sll_epi16(v, _mm_cvtsi32_si128(s)) : _mm256_srl_epi16(v, _mm_cvtsi32_si128(-s));
+}
+
+// Q2_K: u = (qs[32h + l] >> 2s) & 3 for group k = 4h + s.
+struct UnpackQ2K {
+  __m256i q[2];
+  explicit UnpackQ2K(const block_q2_K& b) : q{loadu(b.qs), loadu(b.qs + 32)} {}
+  __m256i operator()(int k) const { return _mm256_and_si256(srl16(q[k / 4], 2 * (k % 4)), _mm256_set1_epi8(3)); }
+};
+
+// Q3_K: u = ((qs >> 2s) & 3) | hbit << 2 (value + 4), hbit = bit (4h + s) of hmask[l].
+struct UnpackQ3K {
+  __m256i q[2], hm;
+  explicit UnpackQ3K(const block_q3_K& b) : q{loadu(b.qs), loadu(b.qs + 32)}, hm(loadu(b.hmask)) {}
+  __m256i operator()(int k) const {
+    const __m256i lo = _mm256_and_si256(srl16(q[k / 4], 2 * (k % 4)), _mm256_set1_epi8(3));
+    const __m256i hb = _mm256_and_si256(shift16(hm, 2 - k), _mm256_set1_epi8(4));
+    return _mm256_or_si256(lo, hb);
+  }
+};
+
+// Q4_K: group 2c = low nibbles of qs[32c..], 2c + 1 = high nibbles.
+struct UnpackQ4K {
+  const uint8_t* qs;
+  explicit UnpackQ4K(const block_q4_K& b) : qs(b.qs) {}
+  __m256i operator()(int k) const {
+    return _mm256_and_si256(srl16(loadu(qs + 32 * (k / 2)), 4 * (k % 2)), _mm256_set1_epi8(0x0F));
+  }
+};
+
+// Q5_K: as Q4_K plus bit k of qh[l] as the 5th bit.
+struct UnpackQ5K {
+  const uint8_t* qs;
+  __m256i qh;
+  explicit UnpackQ5K(const block_q5_K& b) : qs(b.qs), qh(loadu(b.qh)) {}
+  __m256i operator()(int k) const {
+    const __m256i lo = _mm256_and_si256(srl16(loadu(qs + 32 * (k / 2)), 4 * (k % 2)), _mm256_set1_epi8(0x0F));
+    const __m256i hb = _mm256_and_si256(shift16(qh, 4 - k), _mm256_set1_epi8(0x10));
+    return _mm256_or_si256(lo, hb);
+  }
+};
+
+// Q6_K: u = q6 (0..63); group k = 4n + j of half n.
+struct UnpackQ6K {
+  const block_q6_K& b;
+  explicit UnpackQ6K(const block_q6_K& blk) : b(blk) {}
+  __m256i operator()(int k) const {
+    const int n = k / 4, j = k % 4;
+    const __m256i l = loadu(b.ql + 64 * n + 32 * (j % 2));
+    const __m256i lo = _mm256_and_si256(srl16(l, 4 * (j / 2)), _mm256_set1_epi8(0x0F));
+    const __m256i h = loadu(b.qh + 32 * n);
+    const __m256i hb = _mm256_and_si256(shift16(h, 4 - 2 * j), _mm256_set1_epi8(0x30));
+    return _mm256_or_si256(lo, hb);
+  }
+};
+
+// Per-type block facts for the shared K-quant loop.
+struct Q2KTraits {
+  using Block = block_q2_K;
+  using Unpack = UnpackQ2K;
+  static constexpr int kOffsetShift = -1;  // no offset
+  static constexpr bool kHasMin = true;
+  static __m256i scales(const Block& b, __m256i& mins16) {
+    const __m128i s = _mm_loadu_si128(reinterpret_cast<const __m128i*>(b.scales));
+    mins16 = _mm256_cvtepu8_epi16(_mm_and_si128(_mm_srli_epi16(s, 4), _mm_set1_epi8(0x0F)));
+    return _mm256_cvtepu8_epi16(_mm_and_si128(s, _mm_set1_epi8(0x0F)));
+  }
+  static float d(const Block& b) { return h2f(b.d); }
+  static float dmin(const Block& b) { return h2f(b.dmin); }
+};
+
+struct Q3KTraits {
+  using Block = block_q3_K;
+  using Unpack = UnpackQ3K;
+  static constexpr int kOffsetShift = 2;  // u = q + 4
+  static constexpr bool kHasMin = false;
+  static __m256i scales(const Block& b, __m256i&) {
+    uint32_t s0, s1, s2;
+    std::memcpy(&s0, b.scales, 4);
+    std::memcpy(&s1, b.scales + 4, 4);
+    std::memcpy(&s2, b.scales + 8, 4);
+    const uint32_t m4 = 0x0F0F0F0Fu, m2 = 0x03030303u;
+    // word w holds the 6-bit codes of groups 4w..4w+3 (see q3k_scale in blocks.hpp)
+    const __m128i codes = _mm_setr_epi32(static_cast<int>((s0 & m4) | ((s2 & m2) << 4)),
+                                         static_cast<int>((s1 & m4) | (((s2 >> 2) & m2) << 4)),
+                                         static_cast<int>(((s0 >> 4) & m4) | (((s2 >> 4) & m2) << 4)),
+                                         static_cast<int>(((s1 >> 4) & m4) | (((s2 >> 6) & m2) << 4)));
+    return _mm256_sub_epi16(_mm256_cvtepu8_epi16(codes), _mm256_set1_epi16(32));
+  }
+  static float d(const Block& b) { return h2f(b.d); }
+  static float dmin(const Block&) { return 0.0f; }
+};
+
+// The 12 packed scale bytes of a Q4_K/Q5_K superblock (get_scale_min_k4, four at a time): the
+// 8 sub-block scales, each twice (one per 16 elements), as 16 int16; the mins likewise in mins16.
+inline __m256i scales_k4(const uint8_t* scales, __m256i& mins16) {
+  uint32_t s0, s1, s2;
+  std::memcpy(&s0, scales, 4);
+  std::memcpy(&s1, scales + 4, 4);
+  std::memcpy(&s2, scales + 8, 4);
+  const uint32_t m6 = 0x3F3F3F3Fu, m4 = 0x0F0F0F0Fu, m2 = 0x03030303u;
+  // bytes 0..7: scales of sub-blocks 0..7; bytes 8..15: mins
+  const __m128i v = _mm_setr_epi32(static_cast<int>(s0 & m6),
+                                   static_cast<int>((s2 & m4) | (((s0 >> 6) & m2) << 4)),
+                                   static_cast<int>(s1 & m6),
+                                   static_cast<int>(((s2 >> 4) & m4) | (((s1 >> 6) & m2) << 4)));
+  mins16 = _mm256_cvtepu8_epi16(_mm_unpackhi_epi8(v, v));
+  return _mm256_cvtepu8_epi16(_mm_unpacklo_epi8(v, v));
+}
+
+template <typename B>
+struct Q45KTraitsBase {
+  static constexpr int kOffsetShift = -1;
+  static constexpr bool kHasMin = true;
+  static __m256i scales(const B& b, __m256i& mins16) { return scales_k4(b.scales, mins16); }
+  static float d(const B& b) { return h2f(b.d); }
+  static float dmin(const B& b) { return h2f(b.dmin); }
+};
+struct Q4KTraits : Q45KTraitsBase<block_q4_K> {
+  using Block = block_q4_K;
+  using Unpack = UnpackQ4K;
+};
+struct Q5KTraits : Q45KTraitsBase<block_q5_K> {
+  using Block = block_q5_K;
+  using Unpack = UnpackQ5K;
+};
+
+struct Q6KTraits {
+  using Block = block_q6_K;
+  using Unpack = UnpackQ6K;
+  static constexpr int kOffsetShift = 5;  // u = q + 32
+  static constexpr bool kHasMin = false;
+  static __m256i scales(const Block& b, __m256i&) {
+    return _mm256_cvtepi8_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(b.scales)));
+  }
+  static float d(const Block& b) { return h2f(b.d); }
+  static float dmin(const Block&) { return 0.0f; }
+};
+
+// Per output the float operations are the reference's (ref.cpp): per superblock the exact integer
+// sums isum and imin, then s = s + (d * isum - dmin * imin) with d = d_w * d_a, dmin = dmin_w * d_a
+// (s = s + d * isum without mins). The tiled prompt kernels (x86_simd_tiles.inl) do the same.
+template <typename Tr>
+struct KQK {
+  template <int NT>
+  using Ctx = PlainCtx<NT>;
+  template <int NT>
+  static void row(const std::byte* wr, const Ctx<NT>& c, float* out, int64_t n) {
+    const std::byte* const* ar = c.a;
+    using Block = typename Tr::Block;
+    const auto* w = reinterpret_cast<const Block*>(wr);
+    const block_q8_K* a[NT];
+    float acc[NT];
+    for (int t = 0; t < NT; ++t) a[t] = reinterpret_cast<const block_q8_K*>(ar[t]), acc[t] = 0.0f;
+    for (int64_t b = 0; b < n / QK_K; ++b) {
+      // stay ~1.5 KB ahead of the row stream (it continues into the next row)
+      const char* ahead = reinterpret_cast<const char*>(w + b) + 1536;
+      for (size_t off = 0; off < sizeof(Block); off += 64) _mm_prefetch(ahead + off, _MM_HINT_T0);
+      __m256i mins16 = _mm256_setzero_si256();
+      const __m256i sc16 = Tr::scales(w[b], mins16);
+      const __m256i split = split_scales(sc16);
+      const typename Tr::Unpack unpack(w[b]);
+      __m256i isum[NT];
+      for (int t = 0; t < NT; ++t) isum[t] = _mm256_setzero_si256();
+#pragma GCC unroll 8
+      for (int k = 0; k < 8; ++k) {
+        const __m256i u = unpack(k);
+        const __m256i scv = group_scales(split, k);
+        for (int t = 0; t < NT; ++t)
+          isum[t] = _mm256_add_epi32(isum[t], _mm256_madd_epi16(dot_u8_16(u, loadu(a[t][b].qs + 32 * k)), scv));
+      }
+      // lanes 0, 1: the weight's d and dmin (times d_a below)
+      const __m128 dw = _mm_setr_ps(Tr::d(w[b]), Tr::dmin(w[b]), 0.0f, 0.0f);
+      for (int t = 0; t < NT; ++t) {
+        const __m256i bs = loadu(a[t][b].bsums);
+        __m256i s = isum[t];
+        if constexpr (Tr::kOffsetShift >= 0)
+          s = _mm256_sub_epi32(s, _mm256_slli_epi32(_mm256_madd_epi16(sc16, bs), Tr::kOffsetShift));
+        const __m256i m = Tr::kHasMin ? _mm256_madd_epi16(mins16, bs) : _mm256_setzero_si256();
+        // both exact sums at once: lane 0 = sum of s, lane 1 = sum of m
+        const __m256i h = _mm256_hadd_epi32(s, m);  // s01 s23 m01 m23 | s45 s67 m45 m67
+        __m128i h2 = _mm_add_epi32(_mm256_castsi256_si128(h), _mm256_extracti128_si256(h, 1));
+        h2 = _mm_hadd_epi32(h2, h2);               // S M S M
+        const __m128 prod = _mm_mul_ps(_mm_mul_ps(dw, _mm_set1_ps(a[t][b].d)), _mm_cvtepi32_ps(h2));  // d*S, dmin*M
+        if constexpr (Tr::kHasMin) acc[t] += _mm_cvtss_f32(prod) - _mm_cvtss_f32(_mm_shuffle_ps(prod, prod, 1));
+        else acc[t] += _mm_cvtss_f32(prod);
+      }
+    }
+    for (int t = 0; t < NT; ++t) out[t] = acc[t];
+  }
+};
+
+// ---- float weights: 16 elements per step in two 8-lane accumulators, then a serial tail.
+
+struct LoadF32 {
+  static __m256 load8(const void* p, int64_t i) { return _mm256_loadu_ps(static_cast<const float*>(p) + i); }
+  static float one(const void* p, int64_t i) { return static_cast<const float*>(p)[i]; }
+};
+struct LoadF16 {
+  static __m256 load8(const void* p, int64_t i) {
+    return _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(static_cast<const uint16_t*>(p) + i)));
+  }
+  static float one(const void* p, int64_t i) { return h2f(static_cast<const uint16_t*>(p)[i]); }
+};
+struct LoadBF16 {
+  static __m256 load8(const void* p, int64_t i) {
+    const __m128i h = _mm_loadu_si128(reinterpret_cast<const __m128i*>(static_cast<const uint16_t*>(p) + i));
+    return _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_cvtepu16_epi32(h), 16));
+  }
+  static float one(const void* p, int64_t i) { return bf16_to_fp32(static_cast<const uint16_t*>(p)[i]); }
+};
+
+// Activations of F16/BF16 weights are converted to f32 once per token group (exactly: every fp16 /
+// bf16 value is a float), so the inner loop converts only the weights.
+template <typename L>
+struct FloatCtx {
+  template <int NT>
+  struct Ctx {
+    const float* a[NT];
+    Ctx(const Acts<NT>& acts, int64_t n) {
+      static thread_local Scratch buf;
+      float* base = buf.get<float>(static_cast<size_t>(NT * n));
+      for (int t = 0; t < NT; ++t) {
+        float* dst = base + t * n;
+        int64_t i = 0;
+        for (; i + 8 <= n; i += 8) _mm256_storeu_ps(dst + i, L::load8(acts.a[t], i));
+        for (; i < n; ++i) dst[i] = L::one(acts.a[t], i);
+        a[t] = dst;
+      }
+    }
+  };
+};
+template <>
+struct FloatCtx<LoadF32> {
+  template <int NT>
+  struct Ctx {
+    const float* a[NT];
+    Ctx(const Acts<NT>& acts, int64_t) {
+      for (int t = 0; t < NT; ++t) a[t] = reinterpret_cast<const float*>(acts.a[t]);
+    }
+  };
+};
+
+template <typename L>
+struct KFloat {
+  template <int NT>
+  using Ctx = typename FloatCtx<L>::template Ctx<NT>;
+  template <int NT>
+  static void row(const std::byte* wr, const Ctx<NT>& c, float* out, int64_t n) {
+    // Four independent FMA chains per output (one chain's 4-cycle latency would cap a core near
+    // the memory bandwidth at T = 1), then 8-element steps into the first, then a serial tail.
+    __m256 acc0[NT], acc1[NT], acc2[NT], acc3[NT];
+    for (int t = 0; t < NT; ++t) acc0[t] = acc1[t] = acc2[t] = acc3[t] = _mm256_setzero_ps();
+    int64_t i = 0;
+    for (; i + 32 <= n; i += 32) {
+      const __m256 w0 = L::load8(wr, i), w1 = L::load8(wr, i + 8), w2 = L::load8(wr, i + 16), w3 = L::load8(wr, i + 24);
+      for (int t = 0; t < NT; ++t) {
+        acc0[t] = _mm256_fmadd_ps(w0, _mm256_loadu_ps(c.a[t] + i), acc0[t]);
+        acc1[t] = _mm256_fmadd_ps(w1, _mm256_loadu_ps(c.a[t] + i + 8), acc1[t]);
+        acc2[t] = _mm256_fmadd_ps(w2, _mm256_loadu_ps(c.a[t] + i + 16), acc2[t]);
+        acc3[t] = _mm256_fmadd_ps(w3, _mm256_loadu_ps(c.a[t] + i + 24), acc3[t]);
+      }
+    }
+    for (; i + 8 <= n; i += 8) {
+      const __m256 w0 = L::load8(wr, i);
+      for (int t = 0; t < NT; ++t) acc0[t] = _mm256_fmadd_ps(w0, _mm256_loadu_ps(c.a[t] + i), acc0[t]);
+    }
+    for (int t = 0; t < NT; ++t) {
+      float s = hsum(_mm256_add_ps(_mm256_add_ps(acc0[t], acc1[t]), _mm256_add_ps(acc2[t], acc3[t])));
+      for (int64_t j = i; j < n; ++j) s += L::one(wr, j) * c.a[t][j];
+      out[t] = s;
+    }
+  }
+};
+
+// ---- the rectangle driver: token groups of 4 (then 3/2/1), every row of the rectangle.
+
+template <typename K>
+concept Tiled8 = requires { K::kTiled8; };
+
+template <typename K, int NT>
+void run_group(const DotArgs& p, int64_t t0) {
+  Acts<NT> acts;
+  for (int t = 0; t < NT; ++t) acts.a[t] = p.a + (t0 + t) * p.a_stride;
+  const typename K::template Ctx<NT> ctx(acts, p.n);
+  if constexpr (Tiled8<K>) {
+    using Block = typename K::Block;
+    for (int64_t r = p.r0; r < p.r1; r += 8) {
+      const int nr = static_cast<int>(p.r1 - r < 8 ? p.r1 - r : 8);
+      const Block* w[8];
+      for (int i = 0; i < 8; ++i)
+        w[i] = reinterpret_cast<const Block*>(p.w + (r + (i < nr ? i : nr - 1)) * p.w_stride);
+      __m256 out[NT];
+      const int64_t nb = p.n / 32;
+      const Prefetch pf{reinterpret_cast<const char*>(p.w + (r + 8) * p.w_stride),
+                        (8 * p.w_stride + 64 * nb - 1) / (64 * nb)};
+      K::template rows8<NT>(w, ctx, out, p.n, pf);
+      for (int t = 0; t < NT; ++t) {
+        float* y = p.y + (t0 + t) * p.ldy + r;
+        if (nr == 8) {
+          _mm256_storeu_ps(y, out[t]);
+        } else {
+          alignas(32) float tmp[8];
+          _mm256_store_ps(tmp, out[t]);
+          for (int i = 0; i < nr; ++i) y[i] = tmp[i];
+        }
+      }
+    }
+  } else {
+    for (int64_t r = p.r0; r < p.r1; ++r) {
+      float out[NT];
+      K::template row<NT>(p.w + r * p.w_stride, ctx, out, p.n);
+      for (int t = 0; t < NT; ++t) p.y[(t0 + t) * p.ldy + r] = out[t];
+    }
+  }
+}
+
+template <typename K>
+void rect(const DotArgs& p) {
+  int64_t t = 0;
+  for (; t + 4 <= p.n_tok; t += 4) run_group<K, 4>(p, t);
+  switch (p.n_tok - t) {
+    case 3: run_group<K, 3>(p, t); break;
+    case 2: run_group<K, 2>(p, t); break;
+    case 1: run_group<K, 1>(p, t); break;
+    default: break;
+  }
+}
+
+#include "kernels/x86_simd_tiles.inl"
+#include "kernels/x86_simd_x8.inl"
+
+// ---------------------------------------------------------------------------------------------
+// Activation quantizers: the same bytes as the reference (ties away from zero for Q8_0/Q8_1).
+
+void quantize_f32(const float* x, void* dst, int64_t n) { std::memcpy(dst, x, static_cast<size_t>(n) * 4); }
+
+void quantize_f16(const float* x, void* dst, int64_t n) {
+  auto* y = static_cast<uint16_t*>(dst);
+  int64_t i = 0;
+  for (; i + 8 <= n; i += 8)
+    _mm_storeu_si128(reinterpret_cast<__m128i*>(y + i),
+                     _mm256_cvtps_ph(_mm256_loadu_ps(x + i), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC));
+  for (; i < n; ++i) y[i] = fp32_to_fp16(x[i]);
+}
+
+void quantize_bf16(const float* x, void* dst, int64_t n) {
+  auto* y = static_cast<uint16_t*>(dst);
+  int64_t i = 0;
+  const __m256i bias = _mm256_set1_epi32(0x7FFF), one = _mm256_set1_epi32(1);
+  const __m256i absmask = _mm256_set1_epi32(0x7FFFFFFF), inf = _mm256_set1_epi32(0x7F800000);
+  for (; i + 8 <= n; i += 8) {
+    const __m256i u = _mm256_castps_si256(_mm256_loadu_ps(x + i));
+    const __m256i r = _mm256_srli_epi32(
+        _mm256_add_epi32(_mm256_add_epi32(u, bias), _mm256_and_si256(_mm256_srli_epi32(u, 16), one)), 16);
+    const __m256i nanv = _mm256_or_si256(_mm256_srli_epi32(u, 16), _mm256_set1_epi32(64));
+    const __m256i is_nan = _mm256_cmpgt_epi32(_mm256_and_si256(u, absmask), inf);
+    const __m256i v = _mm256_blendv_epi8(r, _mm256_and_si256(nanv, _mm256_set1_epi32(0xFFFF)), is_nan);
+    const __m256i packed = _mm256_permute4x64_epi64(_mm256_packus_epi32(v, v), 0x08);
+    _mm_storeu_si128(reinterpret_cast<__m128i*>(y + i), _mm256_castsi256_si128(packed));
+  }
+  for (; i < n; ++i) y[i] = fp32_to_bf16(x[i]);
+}
+
+// max |x| over 32 floats
+inline float amax32(const float* x) {
+  const __m256 sign = _mm256_set1_ps(-0.0f);
+  __m256 m = _mm256_andnot_ps(sign, _mm256_loadu_ps(x));
+  m = _mm256_max_ps(m, _mm256_andnot_ps(sign, _mm256_loadu_ps(x + 8)));
+  m = _mm256_max_ps(m, _mm256_andnot_ps(sign, _mm256_loadu_ps(x + 16)));
+  m = _mm256_max_ps(m, _mm256_andnot_ps(sign, _mm256_loadu_ps(x + 24)));
+  __m128 s = _mm_max_ps(_mm256_castps256_ps128(m), _mm256_extractf128_ps(m, 1));
+  s = _mm_max_ps(s, _mm_movehl_ps(s, s));
+  s = _mm_max_ss(s, _mm_movehdup_ps(s));
+  return _mm_cvtss_f32(s);
+}
+
+// roundf (ties away from zero), exact for |v| < 2^23: trunc, then add sign(v) when |frac| >= 0.5.
+inline __m256i roundf_epi32(__m256 v) {
+  const __m256 t = _mm256_round_ps(v, _MM_FROUND_TO_ZERO | _MM_FROUND_NO_EXC);
+  const __m256 frac = _mm256_sub_ps(v, t);
+  const __m256 sign = _mm256_set1_ps(-0.0f);
+  const __m256 ge = _mm256_cmp_ps(_mm256_andnot_ps(sign, frac), _mm256_set1_ps(0.5f), _CMP_GE_OQ);
+  const __m256 step = _mm256_and_ps(ge, _mm256_or_ps(_mm256_set1_ps(1.0f), _mm256_and_ps(sign, v)));
+  return _mm256_cvttps_epi32(_mm256_add_ps(t, step));
+}
+
+// Four vectors of 8 int32 (in [-127, 127]) -> 32 int8 in order.
+inline __m256i pack_i32x4(__m256i a, __m256i b, __m256i c, __m256i d) {
+  const __m256i ab = _mm256_packs_epi32(a, b), cd = _mm256_packs_epi32(c, d);
+  const __m256i abcd = _mm256_packs_epi16(ab, cd);
+  return _mm256_permutevar8x32_epi32(abcd, _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7));
+}
+
+template <bool WithSum>
+inline void quantize_q8_block(const float* x, int8_t* qs, uint16_t& dh, uint16_t* sh) {
+  const float amax = amax32(x);
+  const float d = amax / 127.0f;
+  const float id = d != 0.0f ? 1.0f / d : 0.0f;
+  dh = f2h(d);
+  const __m256 vid = _mm256_set1_ps(id);
+  __m256i q[4];
+  for (int k = 0; k < 4; ++k) q[k] = roundf_epi32(_mm256_mul_ps(_mm256_loadu_ps(x + 8 * k), vid));
+  const __m256i packed = pack_i32x4(q[0], q[1], q[2], q[3]);
+  _mm256_storeu_si256(reinterpret_cast<__m256i*>(qs), packed);
+  if constexpr (WithSum) {
+    const int sum = hsum_i32(_mm256_add_epi32(_mm256_add_epi32(q[0], q[1]), _mm256_add_epi32(q[2], q[3])));
+    *sh = f2h(static_cast<float>(sum) * d);
+  }
+}
+
+void quantize_q8_0(const float* x, void* dst, int64_t n) {
+  auto* y = static_cast<block_q8_0*>(dst);
+  for (int64_t b = 0; b < n / 32; ++b) quantize_q8_block<false>(x + 32 * b, y[b].qs, y[b].d, nullptr);
+}
+
+void quantize_q8_1(const float* x, void* dst, int64_t n) {
+  auto* y = static_cast<block_q8_1*>(dst);
+  for (int64_t b = 0; b < n / 32; ++b) quantize_q8_block<true>(x + 32 * b, y[b].qs, y[b].d, &y[b].s);
+}
+
+void quantize_q8_K(const float* x, void* dst, int64_t n) {
+  auto* y = static_cast<block_q8_K*>(dst);
+  for (int64_t b = 0; b < n / QK_K; ++b, x += QK_K) {
+    float amax = 0.0f;
+    for (int k = 0; k < QK_K; k += 32) amax = std::fmax(amax, amax32(x + k));
+    if (amax == 0.0f) {
+      std::memset(&y[b], 0, sizeof y[b]);
+      continue;
+    }
+    float max = 0.0f;
+    for (int j = 0; j < QK_K; ++j)
+      if (std::fabs(x[j]) == amax) {
+        max = x[j];
+        break;
+      }
+    const float iscale = -127.0f / max;
+    const __m256 vs = _mm256_set1_ps(iscale);
+    const __m256i lim = _mm256_set1_epi32(127);
+    for (int k = 0; k < QK_K; k += 32) {
+      __m256i q[4];
+      for (int m = 0; m < 4; ++m)  // cvtps rounds half to even, like ggml's nearest_int
+        q[m] = _mm256_min_epi32(_mm256_cvtps_epi32(_mm256_mul_ps(_mm256_loadu_ps(x + k + 8 * m), vs)), lim);
+      _mm256_storeu_si256(reinterpret_cast<__m256i*>(y[b].qs + k), pack_i32x4(q[0], q[1], q[2], q[3]));
+    }
+    for (int g = 0; g < QK_K / 16; ++g) {
+      const __m128i v = _mm_loadu_si128(reinterpret_cast<const __m128i*>(y[b].qs + 16 * g));
+      const __m256i w = _mm256_cvtepi8_epi16(v);
+      const __m256i s = _mm256_madd_epi16(w, _mm256_set1_epi16(1));
+      y[b].bsums[g] = static_cast<int16_t>(hsum_i32(s));
+    }
+    y[b].d = 1.0f / iscale;
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Attention over an fp16 cache. Scores: eight keys at a time, each with 8-lane f32 accumulators
+// over the head dimension, reduced together by one 8x8 transpose-add (per key the same additions,
+// whichever group it falls in: a short last group repeats its last key). Softmax: a vectorized
+// exp (below), sums in double. Output: D/8 accumulators, keys in ascending order. Head dims that
+// are not a multiple of 8 (or above 256) take the reference path.
+
+// Lane i of the result = the sum of the 8 lanes of p[i]: ((x0+x1)+(x2+x3)) + ((x4+x5)+(x6+x7)).
+inline __m256 reduce8_ps(const __m256* p) {
+  const __m256 h01 = _mm256_hadd_ps(p[0], p[1]), h23 = _mm256_hadd_ps(p[2], p[3]);
+  const __m256 h45 = _mm256_hadd_ps(p[4], p[5]), h67 = _mm256_hadd_ps(p[6], p[7]);
+  const __m256 a = _mm256_hadd_ps(h01, h23), b = _mm256_hadd_ps(h45, h67);
+  return _mm256_add_ps(_mm256_permute2f128_ps(a, b, 0x20), _mm256_permute2f128_ps(a, b, 0x31));
+}
+
+// e^x for x <= 0 (Cephes' expf: n = round(x log2 e), r = x - n ln 2 in two parts, a degree-6
+// polynomial, times 2^n); relative error below 2e-7; 0 below -87.3 (where e^x is subnormal).
+inline __m256 exp8_nonpositive(__m256 x) {
+  const __m256 lo = _mm256_set1_ps(-87.3365f);
+  const __m256 under = _mm256_cmp_ps(x, lo, _CMP_LT_OQ);
+  x = _mm256_min_ps(_mm256_max_ps(x, lo), _mm256_setzero_ps());
+  const __m256 n = _mm256_round_ps(_mm256_mul_ps(x, _mm256_set1_ps(1.44269504088896341f)),
+                                   _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+  __m256 r = _mm256_fnmadd_ps(n, _mm256_set1_ps(0.693359375f), x);
+  r = _mm256_fnmadd_ps(n, _mm256_set1_ps(-2.12194440e-4f), r);
+  __m256 p = _mm256_set1_ps(1.9875691500e-4f);
+  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.3981999507e-3f));
+  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(8.3334519073e-3f));
+  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(4.1665795894e-2f));
+  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.6666665459e-1f));
+  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(5.0000001201e-1f));
+  const __m256 y = _mm256_add_ps(_mm256_fmadd_ps(_mm256_mul_ps(p, r), r, r), _mm256_set1_ps(1.0f));
+  const __m256i e = _mm256_slli_epi32(_mm256_add_epi32(_mm256_cvtps_epi32(n), _mm256_set1_epi32(127)), 23);
+  return _mm256_andnot_ps(under, _mm256_mul_ps(y, _mm256_castsi256_ps(e)));
+}
+
+void attn_f16(const AttnArgs& a) {
+  const int64_t D = a.d;
+  if (D % 8 != 0 || D > 256 || D == 0) {
+    table_ref().attn_f16(a);
+    return;
+  }
+  const int64_t nv = D / 8;
+  alignas(32) float q[256];
+  for (int64_t j = 0; j < nv; ++j)
+    _mm256_store_ps(q + 8 * j, _mm256_cvtph_ps(_mm256_cvtps_ph(_mm256_loadu_ps(a.q + 8 * j),
+                                                              _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC)));
+  auto kv8 = [](const uint16_t* p) { return _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p))); };
+  float* sc = a.scores;
+  const __m256 vscale = _mm256_set1_ps(a.scale), vslope = _mm256_set1_ps(a.slope);
+  const __m256i iota = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+  __m256 vmax = _mm256_set1_ps(-INFINITY);
+  for (int64_t k = 0; k < a.n_kv; k += 8) {
+    const int m = a.n_kv - k < 8 ? static_cast<int>(a.n_kv - k) : 8;
+    const uint16_t* kr[8];
+    for (int i = 0; i < 8; ++i) kr[i] = a.k + (k + (i < m ? i : m - 1)) * D;
+    __m256 acc[8];
+    for (int i = 0; i < 8; ++i) acc[i] = _mm256_setzero_ps();
+    for (int64_t j = 0; j < nv; ++j) {
+      const __m256 qv = _mm256_load_ps(q + 8 * j);
+      for (int i = 0; i < 8; ++i) acc[i] = _mm256_fmadd_ps(qv, kv8(kr[i] + 8 * j), acc[i]);
+    }
+    const __m256 rel = _mm256_cvtepi32_ps(_mm256_add_epi32(_mm256_set1_epi32(static_cast<int>(k - a.pos)), iota));
+    const __m256 s8 = _mm256_add_ps(_mm256_mul_ps(reduce8_ps(acc), vscale), _mm256_mul_ps(vslope, rel));
+    if (m == 8) {
+      _mm256_storeu_ps(sc + k, s8);
+      vmax = _mm256_max_ps(vmax, s8);
+    } else {
+      alignas(32) float tmp[8];
+      _mm256_store_ps(tmp, s8);
+      for (int i = 0; i < m; ++i) sc[k + i] = tmp[i];
+      for (int i = m; i < 8; ++i) tmp[i] = -INFINITY;
+      vmax = _mm256_max_ps(vmax, _mm256_load_ps(tmp));
+    }
+  }
+  __m128 mx4 = _mm_max_ps(_mm256_castps256_ps128(vmax), _mm256_extractf128_ps(vmax, 1));
+  mx4 = _mm_max_ps(mx4, _mm_movehl_ps(mx4, mx4));
+  mx4 = _mm_max_ss(mx4, _mm_movehdup_ps(mx4));
+  const __m256 max = _mm256_set1_ps(_mm_cvtss_f32(mx4));
+  __m256d sum_lo = _mm256_setzero_pd(), sum_hi = _mm256_setzero_pd();
+  for (int64_t i = 0; i < a.n_kv; i += 8) {
+    const int m = a.n_kv - i < 8 ? static_cast<int>(a.n_kv - i) : 8;
+    __m256 x;
+    alignas(32) float tmp[8];
+    if (m == 8) {
+      x = _mm256_loadu_ps(sc + i);
+    } else {
+      for (int j = 0; j < 8; ++j) tmp[j] = j < m ? sc[i + j] : -INFINITY;
+      x = _mm256_load_ps(tmp);
+    }
+    const __m256 e = exp8_nonpositive(_mm256_sub_ps(x, max));  // padding lanes: exactly 0
+    sum_lo = _mm256_add_pd(sum_lo, _mm256_cvtps_pd(_mm256_castps256_ps128(e)));
+    sum_hi = _mm256_add_pd(sum_hi, _mm256_cvtps_pd(_mm256_extractf128_ps(e, 1)));
+    if (m == 8) {
+      _mm256_storeu_ps(sc + i, e);
+    } else {
+      _mm256_store_ps(tmp, e);
+      for (int j = 0; j < m; ++j) sc[i + j] = tmp[j];
+    }
+  }
+  const __m256d s4 = _mm256_add_pd(sum_lo, sum_hi);
+  __m128d s2 = _mm_add_pd(_mm256_castpd256_pd128(s4), _mm256_extractf128_pd(s4, 1));
+  const double sum = _mm_cvtsd_f64(_mm_add_sd(s2, _mm_unpackhi_pd(s2, s2)));
+  const float inv = static_cast<float>(1.0 / sum);
+  for (int64_t d0 = 0; d0 < nv; d0 += 8) {
+    const int64_t m = nv - d0 < 8 ? nv - d0 : 8;
+    __m256 acc[8];
+    for (int j = 0; j < 8; ++j) acc[j] = _mm256_setzero_ps();
+    const uint16_t* vr = a.v + 8 * d0;
+    if (m == 8) {
+      for (int64_t i = 0; i < a.n_kv; ++i, vr += D) {
+        const __m256 p = _mm256_set1_ps(sc[i] * inv);
+        for (int j = 0; j < 8; ++j) acc[j] = _mm256_fmadd_ps(p, kv8(vr + 8 * j), acc[j]);
+      }
+    } else {
+      for (int64_t i = 0; i < a.n_kv; ++i, vr += D) {
+        const __m256 p = _mm256_set1_ps(sc[i] * inv);
+        for (int64_t j = 0; j < m; ++j) acc[j] = _mm256_fmadd_ps(p, kv8(vr + 8 * j), acc[j]);
+      }
+    }
+    for (int64_t j = 0; j < m; ++j) _mm256_storeu_ps(a.out + 8 * (d0 + j), acc[j]);
+  }
+}
+
+// Bias + fp16-table GELU, 8 at a time: the table entries are gathered as 32-bit words (hence the
+// padding) and their low halves widened with F16C, exactly as the scalar fp16 -> f32.
+void bias_gelu(float* x, const float* b, int64_t n, const uint16_t* table) {
+  int64_t i = 0;
+  const __m256 lo = _mm256_set1_ps(-10.0f), hi = _mm256_set1_ps(10.0f);
+  const __m256i mask16 = _mm256_set1_epi32(0xFFFF);
+  for (; i + 8 <= n; i += 8) {
+    const __m256 v = _mm256_add_ps(_mm256_loadu_ps(x + i), _mm256_loadu_ps(b + i));
+    const __m128i h = _mm256_cvtps_ph(v, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+    const __m256i g = _mm256_and_si256(
+        _mm256_i32gather_epi32(reinterpret_cast<const int*>(table), _mm256_cvtepu16_epi32(h), 2), mask16);
+    const __m256i g16 = _mm256_permute4x64_epi64(_mm256_packus_epi32(g, g), 0x08);
+    __m256 r = _mm256_cvtph_ps(_mm256_castsi256_si128(g16));
+    r = _mm256_blendv_ps(r, v, _mm256_cmp_ps(v, hi, _CMP_GE_OQ));
+    r = _mm256_andnot_ps(_mm256_cmp_ps(v, lo, _CMP_LE_OQ), r);
+    _mm256_storeu_ps(x + i, r);
+  }
+  for (; i < n; ++i) {
+    const float v = x[i] + b[i];
+    x[i] = v <= -10.0f ? 0.0f : (v >= 10.0f ? v : h2f(table[f2h(v)]));
+  }
+}
+
+const KernelTable kTable = {
+    BLOOMZ_X86_NAME,
+    {quantize_f32, quantize_f16, quantize_bf16, quantize_q8_0, quantize_q8_1, quantize_q8_K},
+    {rect<KFloat<LoadF32>>, rect<KFloat<LoadF16>>, rect<KFloat<LoadBF16>>,
+     rect_auto<KNib<W4_0>, Tile32<W4_0>>, rect_auto<KNib<W4_1>, Tile32<W4_1>>,
+     rect_auto<KNib<W5_0>, Tile32<W5_0>>, rect_auto<KNib<W5_1>, Tile32<W5_1>>,
+     rect_auto<K32<W8_0>, Tile32<W8_0>>, rect_auto<KQK<Q2KTraits>, TileK<Q2KTraits>>,
+     rect_auto<KQK<Q3KTraits>, TileK<Q3KTraits>>, rect_auto<KQK<Q4KTraits>, TileK<Q4KTraits>>,
+     rect_auto<KQK<Q5KTraits>, TileK<Q5KTraits>>, rect_auto<KQK<Q6KTraits>, TileK<Q6KTraits>>},
+    attn_f16,
+    bias_gelu,
+    {nullptr, nullptr, nullptr, rect_x8<X8Q4_0>, nullptr, nullptr, nullptr, rect_x8<X8Q8_0>, nullptr, nullptr,
+     rect_x8<X8Q4_K>, nullptr, rect_x8<X8Q6_K>},
+};
+
+}  // namespace
+}  // namespace bloomz::kernels::BLOOMZ_X86_NS

@@ -1,0 +1,120 @@
+// The emulated AVX-512 build only (BLOOMZ_X86_SIMDE, included by x86_intrin.hpp after
+// <immintrin.h>): every AVX-512 intrinsic and type the kernel body uses, mapped onto SIMDe by name.
+// The 256-bit AVX2/FMA/F16C intrinsics stay native (the TU is compiled with those flags), so an
+// emulated 512-bit operation is two native 256-bit ones wherever SIMDe can do that.
+//
+// SIMDe's own native aliases are not used: in 0.7.4 (Debian 12) the alias of _mm512_madd_epi16 is
+// broken and some intrinsics are missing (_mm512_cvtepi32_ps, _mm512_cvtph_ps, _mm512_cvtps_ph,
+// _mm512_reduce_add_ps, ...). Those are written here from native 256-bit halves. Any intrinsic the
+// body starts using must be added below, or the emulated build fails to compile.
+#pragma once
+
+#if !defined(__AVX2__) || !defined(__FMA__) || !defined(__F16C__)
+#error "the SIMDe build of the AVX-512 tables is compiled with -mavx2 -mfma -mf16c"
+#endif
+
+#include <simde/x86/avx512.h>
+
+namespace bloomz::kernels::simde_compat {
+
+// The two native 256-bit halves of a 512-bit value, and back.
+inline simde__m512i_private halves(simde__m512i v) { return simde__m512i_to_private(v); }
+inline simde__m512_private halves(simde__m512 v) { return simde__m512_to_private(v); }
+inline simde__m512i join(__m256i lo, __m256i hi) {
+  simde__m512i_private r;
+  r.m256i[0] = lo;
+  r.m256i[1] = hi;
+  return simde__m512i_from_private(r);
+}
+inline simde__m512 join(__m256 lo, __m256 hi) {
+  simde__m512_private r;
+  r.m256[0] = lo;
+  r.m256[1] = hi;
+  return simde__m512_from_private(r);
+}
+
+inline simde__m512 cvtepi32_ps(simde__m512i a) {
+  const auto h = halves(a);
+  return join(_mm256_cvtepi32_ps(h.m256i[0]), _mm256_cvtepi32_ps(h.m256i[1]));
+}
+inline simde__m512i madd_epi16(simde__m512i a, simde__m512i b) {
+  const auto x = halves(a), y = halves(b);
+  return join(_mm256_madd_epi16(x.m256i[0], y.m256i[0]), _mm256_madd_epi16(x.m256i[1], y.m256i[1]));
+}
+inline simde__m512i maddubs_epi16(simde__m512i a, simde__m512i b) {
+  const auto x = halves(a), y = halves(b);
+  return join(_mm256_maddubs_epi16(x.m256i[0], y.m256i[0]), _mm256_maddubs_epi16(x.m256i[1], y.m256i[1]));
+}
+inline simde__m512i mullo_epi32(simde__m512i a, simde__m512i b) {
+  const auto x = halves(a), y = halves(b);
+  return join(_mm256_mullo_epi32(x.m256i[0], y.m256i[0]), _mm256_mullo_epi32(x.m256i[1], y.m256i[1]));
+}
+// fmadd rounds once, like the native instruction (native FMA on the halves).
+inline simde__m512 fmadd_ps(simde__m512 a, simde__m512 b, simde__m512 c) {
+  const auto x = halves(a), y = halves(b), z = halves(c);
+  return join(_mm256_fmadd_ps(x.m256[0], y.m256[0], z.m256[0]), _mm256_fmadd_ps(x.m256[1], y.m256[1], z.m256[1]));
+}
+
+}  // namespace bloomz::kernels::simde_compat
+
+// Types.
+#define __m512 simde__m512
+#define __m512i simde__m512i
+
+// Mapped to SIMDe.
+#undef _mm256_dpbusd_epi32
+#define _mm256_dpbusd_epi32 simde_mm256_dpbusd_epi32
+#undef _mm256_dpwssd_epi32
+#define _mm256_dpwssd_epi32 simde_mm256_dpwssd_epi32
+#undef _mm512_add_epi16
+#define _mm512_add_epi16 simde_mm512_add_epi16
+#undef _mm512_add_epi32
+#define _mm512_add_epi32 simde_mm512_add_epi32
+#undef _mm512_add_ps
+#define _mm512_add_ps simde_mm512_add_ps
+#undef _mm512_dpbusd_epi32
+#define _mm512_dpbusd_epi32 simde_mm512_dpbusd_epi32
+#undef _mm512_dpwssd_epi32
+#define _mm512_dpwssd_epi32 simde_mm512_dpwssd_epi32
+#undef _mm512_load_ps
+#define _mm512_load_ps simde_mm512_load_ps
+#undef _mm512_load_si512
+#define _mm512_load_si512 simde_mm512_load_si512
+#undef _mm512_mask_sub_epi8
+#define _mm512_mask_sub_epi8 simde_mm512_mask_sub_epi8
+#undef _mm512_movepi8_mask
+#define _mm512_movepi8_mask simde_mm512_movepi8_mask
+#undef _mm512_mul_ps
+#define _mm512_mul_ps simde_mm512_mul_ps
+#undef _mm512_set1_epi16
+#define _mm512_set1_epi16 simde_mm512_set1_epi16
+#undef _mm512_set1_epi32
+#define _mm512_set1_epi32 simde_mm512_set1_epi32
+#undef _mm512_set1_ps
+#define _mm512_set1_ps simde_mm512_set1_ps
+#undef _mm512_setzero_ps
+#define _mm512_setzero_ps simde_mm512_setzero_ps
+#undef _mm512_setzero_si512
+#define _mm512_setzero_si512 simde_mm512_setzero_si512
+#undef _mm512_sll_epi32
+#define _mm512_sll_epi32 simde_mm512_sll_epi32
+#undef _mm512_store_ps
+#define _mm512_store_ps simde_mm512_store_ps
+#undef _mm512_storeu_ps
+#define _mm512_storeu_ps simde_mm512_storeu_ps
+#undef _mm512_sub_epi32
+#define _mm512_sub_epi32 simde_mm512_sub_epi32
+#undef _mm512_sub_ps
+#define _mm512_sub_ps simde_mm512_sub_ps
+
+// Missing or broken in SIMDe 0.7.4, or slow there: written above.
+#undef _mm512_cvtepi32_ps
+#define _mm512_cvtepi32_ps ::bloomz::kernels::simde_compat::cvtepi32_ps
+#undef _mm512_fmadd_ps
+#define _mm512_fmadd_ps ::bloomz::kernels::simde_compat::fmadd_ps
+#undef _mm512_madd_epi16
+#define _mm512_madd_epi16 ::bloomz::kernels::simde_compat::madd_epi16
+#undef _mm512_maddubs_epi16
+#define _mm512_maddubs_epi16 ::bloomz::kernels::simde_compat::maddubs_epi16
+#undef _mm512_mullo_epi32
+#define _mm512_mullo_epi32 ::bloomz::kernels::simde_compat::mullo_epi32
