@@ -37,6 +37,76 @@ inline __m256i add_scaled_dot(__m256i isum, const __m256i* c, const int8_t* q, _
   else return _mm256_add_epi32(isum, _mm256_madd_epi16(dot32_u4(c, q), sc));
 }
 
+#if BLOOMZ_X86_AVX512
+// Two x8 groups side by side in 512-bit registers (AVX-512 tables): lanes 0-7 are the rows of
+// group g0, lanes 8-15 those of group g1, so one vpdpbusd serves 16 rows where the 256-bit kernels
+// serve 8. Per lane the integer sums and float steps are those of X8Q4_0 / X8Q8_0::run.
+inline __m512i x8_pair(const std::byte* a, const std::byte* b) {
+  return _mm512_inserti64x4(_mm512_castsi256_si512(loadu(a)), loadu(b), 1);
+}
+inline __m512 x8_pair_scales(const std::byte* a, const std::byte* b) {
+  return _mm512_cvtph_ps(_mm256_loadu2_m128i(reinterpret_cast<const __m128i*>(b), reinterpret_cast<const __m128i*>(a)));
+}
+
+template <typename W>  // W4_0 or W8_0
+struct X8Pair32 {
+  using TK = Tile32<W>;
+  static constexpr bool kQ4 = std::is_same_v<W, W4_0>;
+  static constexpr int kTokens = 6;
+  static constexpr int64_t kBlockBytes = 8 * static_cast<int64_t>(sizeof(typename W::Block));
+  template <int NT>
+  static void run(const std::byte* g0, const std::byte* g1, const typename TK::Acts* acts, int64_t nb, __m512* out) {
+    __m512 acc[NT];
+    for (int t = 0; t < NT; ++t) acc[t] = _mm512_setzero_ps();
+    const __m512i ones = _mm512_set1_epi16(1);
+    for (int64_t b = 0; b < nb; ++b) {
+      const std::byte* b0 = g0 + b * kBlockBytes;
+      const std::byte* b1 = g1 + b * kBlockBytes;
+      for (int i = 0; i < 3; ++i) {
+        _mm_prefetch(reinterpret_cast<const char*>(b0) + 1024 + 64 * i, _MM_HINT_T0);
+        _mm_prefetch(reinterpret_cast<const char*>(b1) + 1024 + 64 * i, _MM_HINT_T0);
+      }
+      const __m512 dw = x8_pair_scales(b0, b1);
+      __m512i c[8];    // Q4_0: codes 0..15; Q8_0: w ^ 0x80 with VNNI, else |w|
+      __m512i sg[8];   // Q8_0 without VNNI: the signed weights
+      if constexpr (kQ4) {
+        const __m512i m4 = _mm512_set1_epi8(0x0F);
+        for (int j = 0; j < 4; ++j) {
+          const __m512i v = x8_pair(b0 + 16 + 32 * j, b1 + 16 + 32 * j);
+          c[j] = _mm512_and_si512(v, m4);
+          c[j + 4] = _mm512_and_si512(_mm512_srli_epi16(v, 4), m4);
+        }
+      } else {
+        for (int j = 0; j < 8; ++j) {
+          sg[j] = x8_pair(b0 + 16 + 32 * j, b1 + 16 + 32 * j);
+          c[j] = kVnni ? _mm512_xor_si512(sg[j], _mm512_set1_epi8(static_cast<char>(0x80))) : _mm512_abs_epi8(sg[j]);
+        }
+      }
+      for (int t = 0; t < NT; ++t) {
+        const int8_t* q = acts[t].a[b].qs;
+        __m512i isum = _mm512_setzero_si512();
+        if constexpr (kVnni) {
+#pragma GCC unroll 8
+          for (int j = 0; j < 8; ++j) isum = V16::dpbusd(isum, c[j], V16::bcast32(q + 4 * j));
+        } else if constexpr (kQ4) {  // one int16 run: 8 * 2 * 15 * 128 < 2^15
+          __m512i s16 = _mm512_setzero_si512();
+#pragma GCC unroll 8
+          for (int j = 0; j < 8; ++j) s16 = _mm512_add_epi16(s16, _mm512_maddubs_epi16(c[j], V16::bcast32(q + 4 * j)));
+          isum = _mm512_madd_epi16(s16, ones);
+        } else {
+#pragma GCC unroll 8
+          for (int j = 0; j < 8; ++j)
+            isum = _mm512_add_epi32(isum, _mm512_madd_epi16(_mm512_maddubs_epi16(c[j], V16::apply_sign(V16::bcast32(q + 4 * j), sg[j])), ones));
+        }
+        if constexpr (TK::kOffset != 0) isum = _mm512_sub_epi32(isum, _mm512_set1_epi32(acts[t].off[b]));
+        acc[t] = _mm512_fmadd_ps(_mm512_mul_ps(dw, _mm512_set1_ps(acts[t].d[b])), _mm512_cvtepi32_ps(isum), acc[t]);
+      }
+    }
+    for (int t = 0; t < NT; ++t) out[t] = acc[t];
+  }
+};
+#endif
+
 // Eight tokens per pass: their activations interleaved per block (one pointer reaches all eight,
 // where eight separate streams would not fit the general registers), and one unpacking of a block
 // serves eight tokens. Same integer sums and float sequence as run<NT>.
@@ -95,6 +165,11 @@ struct X8Q4_0 {
   using W = W4_0;
   using TK = Tile32<W>;
   using Eight = X8Q4_0_8;
+#if BLOOMZ_X86_AVX512
+  using Pair = X8Pair32<W>;
+#else
+  using Pair = void;
+#endif
   static int64_t blocks(int64_t n) { return n / 32; }
   static constexpr int kTokens = 6;  // tokens per pass over a block (one unpacking serves them)
   static constexpr int64_t kBlockBytes = 8 * static_cast<int64_t>(sizeof(block_q4_0));
@@ -124,6 +199,11 @@ struct X8Q8_0 {
   using W = W8_0;
   using TK = Tile32<W>;
   using Eight = void;
+#if BLOOMZ_X86_AVX512
+  using Pair = X8Pair32<W>;
+#else
+  using Pair = void;
+#endif
   static int64_t blocks(int64_t n) { return n / 32; }
   static constexpr int kTokens = 4;
   static constexpr int64_t kBlockBytes = 8 * static_cast<int64_t>(sizeof(block_q8_0));
@@ -246,6 +326,7 @@ struct X8Q4_K_8 {
 struct X8Q4_K {
   using TK = TileK<Q4KTraits>;
   using Eight = X8Q4_K_8;
+  using Pair = void;
   static constexpr int64_t kBlockBytes = 8 * static_cast<int64_t>(sizeof(block_q4_K));
   static constexpr int kTokens = 4;
   static int64_t blocks(int64_t n) { return n / QK_K; }
@@ -374,6 +455,7 @@ struct X8Q6_K_8 {
 struct X8Q6_K {
   using TK = TileK<Q6KTraits>;
   using Eight = X8Q6_K_8;
+  using Pair = void;
   static constexpr int64_t kBlockBytes = 8 * static_cast<int64_t>(sizeof(block_q6_K));
   static constexpr int kTokens = 4;
   static int64_t blocks(int64_t n) { return n / QK_K; }
@@ -439,6 +521,29 @@ void rect_x8(const DotArgs& p) {
   prepared_a = p.a;
   for (int64_t r = p.r0; r < p.r1; r += 8) {
     const std::byte* group = p.w + (r / 8) * p.w_stride;
+    if constexpr (!std::is_void_v<typename X::Pair>) {
+      using P = typename X::Pair;
+      if (r + 16 <= p.r1) {  // two groups at once; all tokens
+        for (int64_t t0 = 0; t0 < p.n_tok;) {
+          __m512 out[P::kTokens];
+          const int64_t left = p.n_tok - t0;
+          const int nt = left >= P::kTokens ? P::kTokens : static_cast<int>(left);
+          const std::byte* next = group + p.w_stride;
+          switch (nt) {
+            case 6: P::template run<6>(group, next, acts + t0, nb, out); break;
+            case 5: P::template run<5>(group, next, acts + t0, nb, out); break;
+            case 4: P::template run<4>(group, next, acts + t0, nb, out); break;
+            case 3: P::template run<3>(group, next, acts + t0, nb, out); break;
+            case 2: P::template run<2>(group, next, acts + t0, nb, out); break;
+            default: P::template run<1>(group, next, acts + t0, nb, out); break;
+          }
+          for (int t = 0; t < nt; ++t) _mm512_storeu_ps(p.y + (t0 + t) * p.ldy + r, out[t]);
+          t0 += nt;
+        }
+        r += 8;
+        continue;
+      }
+    }
     if constexpr (!std::is_void_v<typename X::Eight>) {
       using A8 = typename X::Eight::Acts8;
       for (int64_t t0 = 0; t0 < n8; t0 += 8) {

@@ -55,6 +55,10 @@ inline simde__m512 fmadd_ps(simde__m512 a, simde__m512 b, simde__m512 c) {
   return join(_mm256_fmadd_ps(x.m256[0], y.m256[0], z.m256[0]), _mm256_fmadd_ps(x.m256[1], y.m256[1], z.m256[1]));
 }
 
+inline simde__m512 cvtph_ps(__m256i h) {
+  return join(_mm256_cvtph_ps(_mm256_castsi256_si128(h)), _mm256_cvtph_ps(_mm256_extracti128_si256(h, 1)));
+}
+
 }  // namespace bloomz::kernels::simde_compat
 
 // Types.
@@ -107,9 +111,26 @@ inline simde__m512 fmadd_ps(simde__m512 a, simde__m512 b, simde__m512 c) {
 #undef _mm512_sub_ps
 #define _mm512_sub_ps simde_mm512_sub_ps
 
+#undef _mm512_inserti64x4
+#define _mm512_inserti64x4 simde_mm512_inserti64x4
+#undef _mm512_castsi256_si512
+#define _mm512_castsi256_si512 simde_mm512_castsi256_si512
+#undef _mm512_set1_epi8
+#define _mm512_set1_epi8 simde_mm512_set1_epi8
+#undef _mm512_and_si512
+#define _mm512_and_si512 simde_mm512_and_si512
+#undef _mm512_srli_epi16
+#define _mm512_srli_epi16 simde_mm512_srli_epi16
+#undef _mm512_xor_si512
+#define _mm512_xor_si512 simde_mm512_xor_si512
+#undef _mm512_abs_epi8
+#define _mm512_abs_epi8 simde_mm512_abs_epi8
+
 // Missing or broken in SIMDe 0.7.4, or slow there: written above.
 #undef _mm512_cvtepi32_ps
 #define _mm512_cvtepi32_ps ::bloomz::kernels::simde_compat::cvtepi32_ps
+#undef _mm512_cvtph_ps
+#define _mm512_cvtph_ps ::bloomz::kernels::simde_compat::cvtph_ps
 #undef _mm512_fmadd_ps
 #define _mm512_fmadd_ps ::bloomz::kernels::simde_compat::fmadd_ps
 #undef _mm512_madd_epi16
