@@ -55,6 +55,13 @@ struct Scratch {
 inline float h2f(uint16_t h) { return _cvtsh_ss(h); }
 inline uint16_t f2h(float f) { return static_cast<uint16_t>(_cvtss_sh(f, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC)); }
 
+#if BLOOMZ_X86_AVX512
+// 16 lanes -> 8: lane i + lane i + 8.
+inline __m256 fold16(__m512 v) {
+  return _mm256_add_ps(_mm512_castps512_ps256(v), _mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(v), 1)));
+}
+#endif
+
 // Fixed-order horizontal sum of 8 lanes.
 inline float hsum(__m256 v) {
   __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
@@ -563,12 +570,18 @@ struct KQK {
 
 struct LoadF32 {
   static __m256 load8(const void* p, int64_t i) { return _mm256_loadu_ps(static_cast<const float*>(p) + i); }
+#if BLOOMZ_X86_AVX512
+  static __m512 load16(const void* p, int64_t i) { return _mm512_loadu_ps(static_cast<const float*>(p) + i); }
+#endif
   static float one(const void* p, int64_t i) { return static_cast<const float*>(p)[i]; }
 };
 struct LoadF16 {
   static __m256 load8(const void* p, int64_t i) {
     return _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(static_cast<const uint16_t*>(p) + i)));
   }
+#if BLOOMZ_X86_AVX512
+  static __m512 load16(const void* p, int64_t i) { return _mm512_cvtph_ps(loadu(static_cast<const uint16_t*>(p) + i)); }
+#endif
   static float one(const void* p, int64_t i) { return h2f(static_cast<const uint16_t*>(p)[i]); }
 };
 struct LoadBF16 {
@@ -576,6 +589,11 @@ struct LoadBF16 {
     const __m128i h = _mm_loadu_si128(reinterpret_cast<const __m128i*>(static_cast<const uint16_t*>(p) + i));
     return _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_cvtepu16_epi32(h), 16));
   }
+#if BLOOMZ_X86_AVX512  // bf16 -> f32 is a 16-bit shift; vdpbf16ps would round differently (DAZ/FTZ)
+  static __m512 load16(const void* p, int64_t i) {
+    return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(loadu(static_cast<const uint16_t*>(p) + i)), 16));
+  }
+#endif
   static float one(const void* p, int64_t i) { return bf16_to_fp32(static_cast<const uint16_t*>(p)[i]); }
 };
 
@@ -617,10 +635,31 @@ struct KFloat {
   template <int NT>
   static void row(const std::byte* wr, const Ctx<NT>& c, float* out, int64_t n) {
     // Four independent FMA chains per output (one chain's 4-cycle latency would cap a core near
-    // the memory bandwidth at T = 1), then 8-element steps into the first, then a serial tail.
+    // the memory bandwidth at T = 1), then single-vector steps into the first, then a serial tail.
+    // AVX-512 tables: 16-lane chains, folded to 8 lanes (lo + hi) before the same final sum.
     __m256 acc0[NT], acc1[NT], acc2[NT], acc3[NT];
-    for (int t = 0; t < NT; ++t) acc0[t] = acc1[t] = acc2[t] = acc3[t] = _mm256_setzero_ps();
     int64_t i = 0;
+#if BLOOMZ_X86_AVX512
+    __m512 z0[NT], z1[NT], z2[NT], z3[NT];
+    for (int t = 0; t < NT; ++t) z0[t] = z1[t] = z2[t] = z3[t] = _mm512_setzero_ps();
+    for (; i + 64 <= n; i += 64) {
+      const __m512 w0 = L::load16(wr, i), w1 = L::load16(wr, i + 16), w2 = L::load16(wr, i + 32), w3 = L::load16(wr, i + 48);
+      for (int t = 0; t < NT; ++t) {
+        z0[t] = _mm512_fmadd_ps(w0, _mm512_loadu_ps(c.a[t] + i), z0[t]);
+        z1[t] = _mm512_fmadd_ps(w1, _mm512_loadu_ps(c.a[t] + i + 16), z1[t]);
+        z2[t] = _mm512_fmadd_ps(w2, _mm512_loadu_ps(c.a[t] + i + 32), z2[t]);
+        z3[t] = _mm512_fmadd_ps(w3, _mm512_loadu_ps(c.a[t] + i + 48), z3[t]);
+      }
+    }
+    for (; i + 16 <= n; i += 16) {
+      const __m512 w0 = L::load16(wr, i);
+      for (int t = 0; t < NT; ++t) z0[t] = _mm512_fmadd_ps(w0, _mm512_loadu_ps(c.a[t] + i), z0[t]);
+    }
+    for (int t = 0; t < NT; ++t) {
+      acc0[t] = fold16(z0[t]), acc1[t] = fold16(z1[t]), acc2[t] = fold16(z2[t]), acc3[t] = fold16(z3[t]);
+    }
+#else
+    for (int t = 0; t < NT; ++t) acc0[t] = acc1[t] = acc2[t] = acc3[t] = _mm256_setzero_ps();
     for (; i + 32 <= n; i += 32) {
       const __m256 w0 = L::load8(wr, i), w1 = L::load8(wr, i + 8), w2 = L::load8(wr, i + 16), w3 = L::load8(wr, i + 24);
       for (int t = 0; t < NT; ++t) {
@@ -630,6 +669,7 @@ struct KFloat {
         acc3[t] = _mm256_fmadd_ps(w3, _mm256_loadu_ps(c.a[t] + i + 24), acc3[t]);
       }
     }
+#endif
     for (; i + 8 <= n; i += 8) {
       const __m256 w0 = L::load8(wr, i);
       for (int t = 0; t < NT; ++t) acc0[t] = _mm256_fmadd_ps(w0, _mm256_loadu_ps(c.a[t] + i), acc0[t]);
@@ -733,11 +773,16 @@ void quantize_bf16(const float* x, void* dst, int64_t n) {
 
 // max |x| over 32 floats
 inline float amax32(const float* x) {
+#if BLOOMZ_X86_AVX512
+  const __m512 m16 = _mm512_max_ps(_mm512_abs_ps(_mm512_loadu_ps(x)), _mm512_abs_ps(_mm512_loadu_ps(x + 16)));
+  const __m256 m = _mm256_max_ps(_mm512_castps512_ps256(m16), _mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(m16), 1)));
+#else
   const __m256 sign = _mm256_set1_ps(-0.0f);
   __m256 m = _mm256_andnot_ps(sign, _mm256_loadu_ps(x));
   m = _mm256_max_ps(m, _mm256_andnot_ps(sign, _mm256_loadu_ps(x + 8)));
   m = _mm256_max_ps(m, _mm256_andnot_ps(sign, _mm256_loadu_ps(x + 16)));
   m = _mm256_max_ps(m, _mm256_andnot_ps(sign, _mm256_loadu_ps(x + 24)));
+#endif
   __m128 s = _mm_max_ps(_mm256_castps256_ps128(m), _mm256_extractf128_ps(m, 1));
   s = _mm_max_ps(s, _mm_movehl_ps(s, s));
   s = _mm_max_ss(s, _mm_movehdup_ps(s));
@@ -754,6 +799,18 @@ inline __m256i roundf_epi32(__m256 v) {
   return _mm256_cvttps_epi32(_mm256_add_ps(t, step));
 }
 
+#if BLOOMZ_X86_AVX512
+inline __m512i roundf_epi32(__m512 v) {
+  const __m512 t = _mm512_roundscale_ps(v, _MM_FROUND_TO_ZERO | _MM_FROUND_NO_EXC);
+  const __mmask16 ge = _mm512_cmp_ps_mask(_mm512_abs_ps(_mm512_sub_ps(v, t)), _mm512_set1_ps(0.5f), _CMP_GE_OQ);
+  const __m512 step = _mm512_or_ps(_mm512_set1_ps(1.0f), _mm512_and_ps(_mm512_set1_ps(-0.0f), v));
+  return _mm512_cvttps_epi32(_mm512_mask_add_ps(t, ge, t, step));
+}
+
+// Sum of the 16 int32 lanes (fixed order: lo + hi halves, then hsum_i32).
+inline int hsum16_i32(__m512i v) { return hsum_i32(_mm256_add_epi32(_mm512_castsi512_si256(v), _mm512_extracti64x4_epi64(v, 1))); }
+#endif
+
 // Four vectors of 8 int32 (in [-127, 127]) -> 32 int8 in order.
 inline __m256i pack_i32x4(__m256i a, __m256i b, __m256i c, __m256i d) {
   const __m256i ab = _mm256_packs_epi32(a, b), cd = _mm256_packs_epi32(c, d);
@@ -767,6 +824,15 @@ inline void quantize_q8_block(const float* x, int8_t* qs, uint16_t& dh, uint16_t
   const float d = amax / 127.0f;
   const float id = d != 0.0f ? 1.0f / d : 0.0f;
   dh = f2h(d);
+#if BLOOMZ_X86_AVX512  // 16 lanes at a time; vpmovdb narrows (the values are in [-127, 127])
+  const __m512 vid16 = _mm512_set1_ps(id);
+  const __m512i q0 = roundf_epi32(_mm512_mul_ps(_mm512_loadu_ps(x), vid16));
+  const __m512i q1 = roundf_epi32(_mm512_mul_ps(_mm512_loadu_ps(x + 16), vid16));
+  _mm_storeu_si128(reinterpret_cast<__m128i*>(qs), _mm512_cvtepi32_epi8(q0));
+  _mm_storeu_si128(reinterpret_cast<__m128i*>(qs + 16), _mm512_cvtepi32_epi8(q1));
+  if constexpr (WithSum) *sh = f2h(static_cast<float>(hsum16_i32(_mm512_add_epi32(q0, q1))) * d);
+  return;
+#endif
   const __m256 vid = _mm256_set1_ps(id);
   __m256i q[4];
   for (int k = 0; k < 4; ++k) q[k] = roundf_epi32(_mm256_mul_ps(_mm256_loadu_ps(x + 8 * k), vid));
@@ -804,6 +870,16 @@ void quantize_q8_K(const float* x, void* dst, int64_t n) {
         break;
       }
     const float iscale = -127.0f / max;
+#if BLOOMZ_X86_AVX512  // one 16-element group per vector: its bsum is the vector's sum
+    const __m512 vs16 = _mm512_set1_ps(iscale);
+    for (int g = 0; g < QK_K / 16; ++g) {  // cvtps rounds half to even, like ggml's nearest_int
+      const __m512i q = _mm512_min_epi32(_mm512_cvtps_epi32(_mm512_mul_ps(_mm512_loadu_ps(x + 16 * g), vs16)), _mm512_set1_epi32(127));
+      _mm_storeu_si128(reinterpret_cast<__m128i*>(y[b].qs + 16 * g), _mm512_cvtepi32_epi8(q));
+      y[b].bsums[g] = static_cast<int16_t>(hsum16_i32(q));
+    }
+    y[b].d = 1.0f / iscale;
+    continue;
+#endif
     const __m256 vs = _mm256_set1_ps(iscale);
     const __m256i lim = _mm256_set1_epi32(127);
     for (int k = 0; k < QK_K; k += 32) {
@@ -865,11 +941,14 @@ void attn_f16(const AttnArgs& a) {
     return;
   }
   const int64_t nv = D / 8;
-  alignas(32) float q[256];
+  alignas(64) float q[256];
   for (int64_t j = 0; j < nv; ++j)
     _mm256_store_ps(q + 8 * j, _mm256_cvtph_ps(_mm256_cvtps_ph(_mm256_loadu_ps(a.q + 8 * j),
                                                               _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC)));
   auto kv8 = [](const uint16_t* p) { return _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p))); };
+#if BLOOMZ_X86_AVX512
+  auto kv16 = [](const uint16_t* p) { return _mm512_cvtph_ps(loadu(p)); };
+#endif
   float* sc = a.scores;
   const __m256 vscale = _mm256_set1_ps(a.scale), vslope = _mm256_set1_ps(a.slope);
   const __m256i iota = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
@@ -879,10 +958,23 @@ void attn_f16(const AttnArgs& a) {
     const uint16_t* kr[8];
     for (int i = 0; i < 8; ++i) kr[i] = a.k + (k + (i < m ? i : m - 1)) * D;
     __m256 acc[8];
-    for (int i = 0; i < 8; ++i) acc[i] = _mm256_setzero_ps();
-    for (int64_t j = 0; j < nv; ++j) {
-      const __m256 qv = _mm256_load_ps(q + 8 * j);
-      for (int i = 0; i < 8; ++i) acc[i] = _mm256_fmadd_ps(qv, kv8(kr[i] + 8 * j), acc[i]);
+#if BLOOMZ_X86_AVX512
+    if (D % 16 == 0) {  // 16-lane accumulators, folded to 8 lanes before the same reduction
+      __m512 z[8];
+      for (int i = 0; i < 8; ++i) z[i] = _mm512_setzero_ps();
+      for (int64_t j = 0; j < D / 16; ++j) {
+        const __m512 qv = _mm512_load_ps(q + 16 * j);
+        for (int i = 0; i < 8; ++i) z[i] = _mm512_fmadd_ps(qv, kv16(kr[i] + 16 * j), z[i]);
+      }
+      for (int i = 0; i < 8; ++i) acc[i] = fold16(z[i]);
+    } else
+#endif
+    {
+      for (int i = 0; i < 8; ++i) acc[i] = _mm256_setzero_ps();
+      for (int64_t j = 0; j < nv; ++j) {
+        const __m256 qv = _mm256_load_ps(q + 8 * j);
+        for (int i = 0; i < 8; ++i) acc[i] = _mm256_fmadd_ps(qv, kv8(kr[i] + 8 * j), acc[i]);
+      }
     }
     const __m256 rel = _mm256_cvtepi32_ps(_mm256_add_epi32(_mm256_set1_epi32(static_cast<int>(k - a.pos)), iota));
     const __m256 s8 = _mm256_add_ps(_mm256_mul_ps(reduce8_ps(acc), vscale), _mm256_mul_ps(vslope, rel));
@@ -926,6 +1018,23 @@ void attn_f16(const AttnArgs& a) {
   __m128d s2 = _mm_add_pd(_mm256_castpd256_pd128(s4), _mm256_extractf128_pd(s4, 1));
   const double sum = _mm_cvtsd_f64(_mm_add_sd(s2, _mm_unpackhi_pd(s2, s2)));
   const float inv = static_cast<float>(1.0 / sum);
+#if BLOOMZ_X86_AVX512
+  if (D % 16 == 0) {  // 16-lane accumulators, up to 8 (128 dimensions) per pass over the keys
+    const int64_t nz = D / 16;
+    for (int64_t d0 = 0; d0 < nz; d0 += 8) {
+      const int64_t m = nz - d0 < 8 ? nz - d0 : 8;
+      __m512 z[8];
+      for (int j = 0; j < 8; ++j) z[j] = _mm512_setzero_ps();
+      const uint16_t* vr = a.v + 16 * d0;
+      for (int64_t i = 0; i < a.n_kv; ++i, vr += D) {
+        const __m512 p = _mm512_set1_ps(sc[i] * inv);
+        for (int64_t j = 0; j < m; ++j) z[j] = _mm512_fmadd_ps(p, kv16(vr + 16 * j), z[j]);
+      }
+      for (int64_t j = 0; j < m; ++j) _mm512_storeu_ps(a.out + 16 * (d0 + j), z[j]);
+    }
+    return;
+  }
+#endif
   for (int64_t d0 = 0; d0 < nv; d0 += 8) {
     const int64_t m = nv - d0 < 8 ? nv - d0 : 8;
     __m256 acc[8];
@@ -952,6 +1061,17 @@ void bias_gelu(float* x, const float* b, int64_t n, const uint16_t* table) {
   int64_t i = 0;
   const __m256 lo = _mm256_set1_ps(-10.0f), hi = _mm256_set1_ps(10.0f);
   const __m256i mask16 = _mm256_set1_epi32(0xFFFF);
+#if BLOOMZ_X86_AVX512
+  for (; i + 16 <= n; i += 16) {
+    const __m512 v = _mm512_add_ps(_mm512_loadu_ps(x + i), _mm512_loadu_ps(b + i));
+    const __m256i h = _mm512_cvtps_ph(v, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+    const __m512i g = _mm512_i32gather_epi32(_mm512_cvtepu16_epi32(h), table, 2);
+    __m512 r = _mm512_cvtph_ps(_mm512_cvtepi32_epi16(g));  // vpmovdw keeps the low halves
+    r = _mm512_mask_blend_ps(_mm512_cmp_ps_mask(v, _mm512_set1_ps(10.0f), _CMP_GE_OQ), r, v);
+    r = _mm512_mask_blend_ps(_mm512_cmp_ps_mask(v, _mm512_set1_ps(-10.0f), _CMP_LE_OQ), r, _mm512_setzero_ps());
+    _mm512_storeu_ps(x + i, r);
+  }
+#endif
   for (; i + 8 <= n; i += 8) {
     const __m256 v = _mm256_add_ps(_mm256_loadu_ps(x + i), _mm256_loadu_ps(b + i));
     const __m128i h = _mm256_cvtps_ph(v, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);

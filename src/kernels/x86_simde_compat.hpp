@@ -15,6 +15,9 @@
 
 #include <simde/x86/avx512.h>
 
+#include <cstdint>
+#include <cstring>
+
 namespace bloomz::kernels::simde_compat {
 
 // The two native 256-bit halves of a 512-bit value, and back.
@@ -55,8 +58,54 @@ inline simde__m512 fmadd_ps(simde__m512 a, simde__m512 b, simde__m512 c) {
   return join(_mm256_fmadd_ps(x.m256[0], y.m256[0], z.m256[0]), _mm256_fmadd_ps(x.m256[1], y.m256[1], z.m256[1]));
 }
 
+inline simde__m512i cvtepu16_epi32(__m256i h) {
+  return join(_mm256_cvtepu16_epi32(_mm256_castsi256_si128(h)), _mm256_cvtepu16_epi32(_mm256_extracti128_si256(h, 1)));
+}
 inline simde__m512 cvtph_ps(__m256i h) {
   return join(_mm256_cvtph_ps(_mm256_castsi256_si128(h)), _mm256_cvtph_ps(_mm256_extracti128_si256(h, 1)));
+}
+
+// Rounding conversions on the native halves, so that they round exactly as the native ones do.
+inline simde__m512i cvtps_epi32(simde__m512 a) {
+  const auto h = halves(a);
+  return join(_mm256_cvtps_epi32(h.m256[0]), _mm256_cvtps_epi32(h.m256[1]));
+}
+inline simde__m512i cvttps_epi32(simde__m512 a) {
+  const auto h = halves(a);
+  return join(_mm256_cvttps_epi32(h.m256[0]), _mm256_cvttps_epi32(h.m256[1]));
+}
+template <int Imm>  // the rounding bits only (no scale), as every caller passes
+inline simde__m512 roundscale_ps(simde__m512 a) {
+  static_assert((Imm & 0xF0) == 0, "roundscale with a scale is not emulated here");
+  const auto h = halves(a);
+  return join(_mm256_round_ps(h.m256[0], Imm), _mm256_round_ps(h.m256[1], Imm));
+}
+template <int Imm>
+inline __m256i cvtps_ph(simde__m512 a) {
+  const auto h = halves(a);
+  return _mm256_set_m128i(_mm256_cvtps_ph(h.m256[1], Imm), _mm256_cvtps_ph(h.m256[0], Imm));
+}
+template <int Scale>
+inline simde__m512i i32gather_epi32(simde__m512i idx, const void* base) {
+  const auto h = halves(idx);
+  const int* b = static_cast<const int*>(base);
+  return join(_mm256_i32gather_epi32(b, h.m256i[0], Scale), _mm256_i32gather_epi32(b, h.m256i[1], Scale));
+}
+
+// vpmovdb / vpmovdw: the low byte / low half of every lane (truncation).
+inline __m128i cvtepi32_epi8(simde__m512i a) {
+  alignas(64) int32_t v[16];
+  alignas(16) int8_t out[16];
+  std::memcpy(v, &a, sizeof v);
+  for (int i = 0; i < 16; ++i) out[i] = static_cast<int8_t>(v[i]);
+  return _mm_load_si128(reinterpret_cast<const __m128i*>(out));
+}
+inline __m256i cvtepi32_epi16(simde__m512i a) {
+  alignas(64) int32_t v[16];
+  alignas(32) int16_t out[16];
+  std::memcpy(v, &a, sizeof v);
+  for (int i = 0; i < 16; ++i) out[i] = static_cast<int16_t>(v[i]);
+  return _mm256_load_si256(reinterpret_cast<const __m256i*>(out));
 }
 
 }  // namespace bloomz::kernels::simde_compat
@@ -125,11 +174,45 @@ inline simde__m512 cvtph_ps(__m256i h) {
 #define _mm512_xor_si512 simde_mm512_xor_si512
 #undef _mm512_abs_epi8
 #define _mm512_abs_epi8 simde_mm512_abs_epi8
+#undef _mm512_loadu_ps
+#define _mm512_loadu_ps simde_mm512_loadu_ps
+#undef _mm512_castsi512_ps
+#define _mm512_castsi512_ps simde_mm512_castsi512_ps
+#undef _mm512_slli_epi32
+#define _mm512_slli_epi32 simde_mm512_slli_epi32
+#undef _mm512_castps512_ps256
+#define _mm512_castps512_ps256 simde_mm512_castps512_ps256
+#undef _mm512_extractf64x4_pd
+#define _mm512_extractf64x4_pd simde_mm512_extractf64x4_pd
+#undef _mm512_castps_pd
+#define _mm512_castps_pd simde_mm512_castps_pd
+#undef _mm512_abs_ps
+#define _mm512_abs_ps simde_mm512_abs_ps
+#undef _mm512_max_ps
+#define _mm512_max_ps simde_mm512_max_ps
+#undef _mm512_cmp_ps_mask
+#define _mm512_cmp_ps_mask simde_mm512_cmp_ps_mask
+#undef _mm512_or_ps
+#define _mm512_or_ps simde_mm512_or_ps
+#undef _mm512_and_ps
+#define _mm512_and_ps simde_mm512_and_ps
+#undef _mm512_mask_add_ps
+#define _mm512_mask_add_ps simde_mm512_mask_add_ps
+#undef _mm512_castsi512_si256
+#define _mm512_castsi512_si256 simde_mm512_castsi512_si256
+#undef _mm512_extracti64x4_epi64
+#define _mm512_extracti64x4_epi64 simde_mm512_extracti64x4_epi64
+#undef _mm512_min_epi32
+#define _mm512_min_epi32 simde_mm512_min_epi32
+#undef _mm512_mask_blend_ps
+#define _mm512_mask_blend_ps simde_mm512_mask_blend_ps
 
 // Missing or broken in SIMDe 0.7.4, or slow there: written above.
 #undef _mm512_cvtepi32_ps
 #define _mm512_cvtepi32_ps ::bloomz::kernels::simde_compat::cvtepi32_ps
 #undef _mm512_cvtph_ps
+#undef _mm512_cvtepu16_epi32
+#define _mm512_cvtepu16_epi32 ::bloomz::kernels::simde_compat::cvtepu16_epi32
 #define _mm512_cvtph_ps ::bloomz::kernels::simde_compat::cvtph_ps
 #undef _mm512_fmadd_ps
 #define _mm512_fmadd_ps ::bloomz::kernels::simde_compat::fmadd_ps
@@ -139,3 +222,17 @@ inline simde__m512 cvtph_ps(__m256i h) {
 #define _mm512_maddubs_epi16 ::bloomz::kernels::simde_compat::maddubs_epi16
 #undef _mm512_mullo_epi32
 #define _mm512_mullo_epi32 ::bloomz::kernels::simde_compat::mullo_epi32
+#undef _mm512_cvtps_epi32
+#define _mm512_cvtps_epi32 ::bloomz::kernels::simde_compat::cvtps_epi32
+#undef _mm512_cvttps_epi32
+#define _mm512_cvttps_epi32 ::bloomz::kernels::simde_compat::cvttps_epi32
+#undef _mm512_roundscale_ps
+#define _mm512_roundscale_ps(a, imm) ::bloomz::kernels::simde_compat::roundscale_ps<(imm)>(a)
+#undef _mm512_cvtps_ph
+#define _mm512_cvtps_ph(a, imm) ::bloomz::kernels::simde_compat::cvtps_ph<(imm)>(a)
+#undef _mm512_i32gather_epi32
+#define _mm512_i32gather_epi32(idx, base, scale) ::bloomz::kernels::simde_compat::i32gather_epi32<(scale)>((idx), (base))
+#undef _mm512_cvtepi32_epi8
+#define _mm512_cvtepi32_epi8 ::bloomz::kernels::simde_compat::cvtepi32_epi8
+#undef _mm512_cvtepi32_epi16
+#define _mm512_cvtepi32_epi16 ::bloomz::kernels::simde_compat::cvtepi32_epi16
