@@ -23,6 +23,7 @@
 #include "bloomz/fp16.hpp"
 #include "kernels/blocks.hpp"
 #include "kernels/kernels.hpp"
+#include "kernels/repack.hpp"
 
 namespace bloomz::kernels::BLOOMZ_X86_NS {
 namespace {

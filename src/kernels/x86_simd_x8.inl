@@ -495,9 +495,46 @@ struct X8Q6_K {
 };
 
 // The x8 rectangle: 8-row groups from r0 to r1, tokens in groups of X::kTokens (then fewer) per 8 rows.
+#if BLOOMZ_X86_AVX512
+// K-quant x8 weights against many tokens (AVX-512 tables): the 16-row tile kernels outrun the
+// 8-row x8 kernels by about 2x there, so each 16-row range is unpacked back to plain rows (a few KB
+// per range, against the range's 16 x T outputs) and run through rect_tiled. Same outputs: the tile
+// and x8 kernels both give, per output, the plain row's sums and float steps.
+constexpr int64_t kX8TileMinTokens = 16;
+
+template <typename X>
+void rect_x8_as_tiles(const DotArgs& p) {
+  using Block = typename X::TK::Block;
+  static thread_local Scratch plain_buf;
+  const int64_t row_bytes = X::blocks(p.n) * static_cast<int64_t>(sizeof(Block));
+  auto* plain = plain_buf.get<std::byte>(static_cast<size_t>(16 * row_bytes));
+  constexpr GgmlType kType = std::is_same_v<Block, block_q4_K> ? GgmlType::Q4_K : GgmlType::Q6_K;
+  for (int64_t r = p.r0; r < p.r1; r += 16) {
+    const int64_t nr = p.r1 - r < 16 ? p.r1 - r : 16;  // 16 or 8
+    for (int64_t g = 0; g < nr / 8; ++g)
+      unpack_x8(kType, p.w + (r / 8 + g) * p.w_stride, row_bytes, plain + g * 8 * row_bytes);
+    DotArgs q = p;
+    q.w = plain;
+    q.w_stride = row_bytes;
+    q.r0 = 0;
+    q.r1 = nr;
+    q.y = p.y + r;
+    rect_tiled<typename X::TK, V16>(q);
+  }
+}
+#endif
+
 template <typename X>
 void rect_x8(const DotArgs& p) {
   using TK = typename X::TK;
+#if BLOOMZ_X86_AVX512
+  if constexpr (std::is_same_v<X, X8Q4_K> || std::is_same_v<X, X8Q6_K>) {
+    if (p.n_tok >= kX8TileMinTokens) {
+      rect_x8_as_tiles<X>(p);
+      return;
+    }
+  }
+#endif
   // What is derived from the activations, kept per thread for the other row ranges of the same call.
   static thread_local Scratch act_buf, act_list, acts8_buf;
   static thread_local uint64_t prepared_id = 0;
