@@ -206,6 +206,10 @@ inline __m256i cvtepi32_epi16(simde__m512i a) {
 #define _mm512_min_epi32 simde_mm512_min_epi32
 #undef _mm512_mask_blend_ps
 #define _mm512_mask_blend_ps simde_mm512_mask_blend_ps
+#undef _mm512_slli_epi16
+#define _mm512_slli_epi16 simde_mm512_slli_epi16
+#undef _mm512_or_si512
+#define _mm512_or_si512 simde_mm512_or_si512
 
 // Missing or broken in SIMDe 0.7.4, or slow there: written above.
 #undef _mm512_cvtepi32_ps
