@@ -544,7 +544,7 @@ struct KQK {
         const __m256i u = unpack(k);
         const __m256i scv = group_scales(split, k);
         for (int t = 0; t < NT; ++t)
-          isum[t] = _mm256_add_epi32(isum[t], _mm256_madd_epi16(dot_u8_16(u, loadu(a[t][b].qs + 32 * k)), scv));
+          isum[t] = dpwssd(isum[t], dot_u8_16(u, loadu(a[t][b].qs + 32 * k)), scv);
       }
       // lanes 0, 1: the weight's d and dmin (times d_a below)
       const __m128 dw = _mm_setr_ps(Tr::d(w[b]), Tr::dmin(w[b]), 0.0f, 0.0f);
