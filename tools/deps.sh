@@ -3,8 +3,9 @@
 # Sourced by tools/test.sh and tools/quickstart.sh; safe to run again.
 set -euo pipefail
 
+# parallel: GNU parallel, the runner of the sharded batch test (batch_scale_test).
 BLOOMZ_PACKAGES=(build-essential cmake ninja-build git libcli11-dev libfmt-dev libspdlog-dev
-                 libgtest-dev nlohmann-json3-dev)
+                 libgtest-dev nlohmann-json3-dev parallel)
 
 bloomz_install_deps() {
   local missing=()
