@@ -130,7 +130,7 @@ void ResultFile::append(std::string_view line) {
       const int err = n < 0 ? errno : ENOSPC;
       // Leave no torn line behind if we can (--resume discards one anyway).
       const bool cut = done == 0 || ::ftruncate(fd_, size_) == 0;
-      throw Error(ErrorKind::Io, fmt::format("{}: {}{}", path_, std::strerror(err), cut ? "" : " (a torn last line is left)"));
+      throw Error(ErrorKind::Io, fmt::format("--output {}: {}{}", path_, std::strerror(err), cut ? "" : " (a torn last line is left)"));
     }
     done += static_cast<size_t>(n);
   }

@@ -4,6 +4,7 @@
 
 #include <chrono>
 #include <csignal>
+#include <cstdlib>
 #include <fmt/format.h>
 #include <limits>
 #include <optional>
@@ -187,7 +188,13 @@ Command add_generate_options(CLI::App& app, CommonOptions& common) {
           [](std::string& v) { return parse_shard(v) ? std::string() : "expected I/N with 0 <= I < N, got '" + v + "'"; }, "I/N"))
       ->needs(batch);
   app.add_option("--progress", opt->batch.progress_s, "With --batch-file: a progress line on stderr every N seconds")
-      ->check(CLI::PositiveNumber)
+      ->check(CLI::Validator(
+          [](std::string& v) {
+            char* end = nullptr;
+            const double s = std::strtod(v.c_str(), &end);
+            return !v.empty() && *end == '\0' && s > 0 && s <= 1e6 ? std::string() : "expected seconds > 0, got '" + v + "'";
+          },
+          "SECONDS"))
       ->needs(batch);
   app.add_option("--kv-type", opt->kv_type, "KV cache precision")->check(CLI::IsMember({"f16", "f32"}));
   app.add_flag("--no-mmap", opt->no_mmap, "Read the model into memory instead of mapping it");
