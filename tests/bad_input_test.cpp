@@ -21,6 +21,7 @@
 #include "bloomz/model.hpp"
 #include "bloomz/tokenizer.hpp"
 #include "support/gguf_builder.hpp"
+#include "support/json_lines.hpp"
 #include "support/test_files.hpp"
 #include "support/run_bloomz.hpp"
 #include "support/tiny_model.hpp"
@@ -372,10 +373,7 @@ TEST(BadInput, UnknownFlags) {
 TEST(BadInput, BatchLineThatIsNotJson) {
   const Result r = run_bloomz("-m " + fixture() + " --batch-file - -n 2 -q", "{\"prompt\": \"Hi\"\n{not json}\nplain prompt\n");
   EXPECT_EQ(r.status, 1);
-  std::istringstream lines(r.out);
-  std::vector<json> out;
-  std::string line;
-  while (std::getline(lines, line)) out.push_back(json::parse(line));
+  const std::vector<json> out = bloomz::test::parse_json_lines(r.out);
   ASSERT_EQ(out.size(), 3u);
   EXPECT_NE(out[0]["error"].get<std::string>().find("line 1: not valid JSON"), std::string::npos);
   EXPECT_NE(out[1]["error"].get<std::string>().find("line 2: not valid JSON"), std::string::npos);
@@ -389,10 +387,7 @@ TEST(BadInput, BatchLineWithBadOverrides) {
                             "{\"prompt\": \"x\", \"bogus\": 1}\n{\"prompt\": \"x\", \"n_predict\": 1}\n";
   const Result r = run_bloomz("-m " + fixture() + " --batch-file - -n 2 -q", input);
   EXPECT_EQ(r.status, 1);
-  std::istringstream lines(r.out);
-  std::vector<json> out;
-  std::string line;
-  while (std::getline(lines, line)) out.push_back(json::parse(line));
+  const std::vector<json> out = bloomz::test::parse_json_lines(r.out);
   ASSERT_EQ(out.size(), 4u);
   EXPECT_NE(out[0]["error"].get<std::string>().find("--top-p"), std::string::npos) << out[0];
   EXPECT_NE(out[1]["error"].get<std::string>().find("line 2: bad value"), std::string::npos) << out[1];
