@@ -7,6 +7,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <csignal>
 #include <cstdlib>
@@ -102,30 +103,36 @@ TEST(BatchScale, KillNineAtRandomMomentsThenResumeEqualsOneRun) {
   TempDir dir;
   write_text(dir.path("in.jsonl"), mixed_input(200, 48));
   const std::string common = "-m " + model() + " --batch-file " + dir.path("in.jsonl") + " -s 7 --temp 0.8 --ignore-eos -t 1 -q";
-  const auto t0 = Clock::now();
   const Outcome ref = run_bloomz(common + " --output " + dir.path("ref.jsonl"));
-  const double run_s = std::chrono::duration<double>(Clock::now() - t0).count();
   ASSERT_EQ(ref.status, 0) << ref.err;
   const std::map<int64_t, json> want = by_index(read_text(dir.path("ref.jsonl")), "uninterrupted");
   ASSERT_EQ(want.size(), 200u - 14u);  // 14 empty lines are no items
 
+  // The moments are random points of the run's progress (whatever the machine's speed): kill k
+  // comes a random 0-3 ms after the file reaches a random number of lines, rising from kill to
+  // kill and well short of the end, so that every kill lands inside the run.
   std::mt19937 rng(std::random_device{}());
-  // Each attempt gets through at most 15 % of the run, so all five kills land inside it.
-  std::uniform_real_distribution<double> moment(0.03 * run_s, 0.15 * run_s);
+  std::vector<size_t> targets;
+  std::uniform_int_distribution<size_t> line(1, 150);
+  for (int k = 0; k < 5; ++k) targets.push_back(line(rng));
+  std::sort(targets.begin(), targets.end());
+  std::uniform_int_distribution<int> extra_us(0, 3000);
   const std::string out = dir.path("out.jsonl");
   for (int k = 0; k < 5; ++k) {
-    const double at = moment(rng);
-    SCOPED_TRACE("kill " + std::to_string(k) + " at " + std::to_string(at) + " s of a " + std::to_string(run_s) + " s run");
+    const int delay_us = extra_us(rng);
+    SCOPED_TRACE("kill " + std::to_string(k) + " at " + std::to_string(targets[static_cast<size_t>(k)]) + " lines + " +
+                 std::to_string(delay_us) + " us");
     BloomzProcess p(common + " --parallel 2 --output " + out + " --resume", "</dev/null 2>/dev/null");
     ASSERT_TRUE(p.started());
-    std::this_thread::sleep_for(std::chrono::duration<double>(at));
+    EXPECT_TRUE(wait_for_lines(out, targets[static_cast<size_t>(k)], 120));
+    std::this_thread::sleep_for(std::chrono::microseconds(delay_us));
     p.signal(SIGKILL);
     EXPECT_EQ(p.wait(), 128 + SIGKILL) << "the run ended before the kill";
     // Every complete line is a whole result; only the last one may be torn.
     const std::string text = read_text(out);
     std::istringstream lines(text.substr(0, text.rfind('\n') + 1));
-    std::string line;
-    while (std::getline(lines, line)) EXPECT_TRUE(json::accept(line)) << line;
+    std::string l;
+    while (std::getline(lines, l)) EXPECT_TRUE(json::accept(l)) << l;
   }
   const Outcome last = run_bloomz(common + " --parallel 2 --output " + out + " --resume");
   ASSERT_EQ(last.status, 0) << last.err;
