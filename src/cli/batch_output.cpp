@@ -66,15 +66,16 @@ void rewrite_kept(const std::string& path, const std::vector<bool>& keep, mode_t
 }  // namespace
 
 void IndexSet::insert(int64_t index) {
-  const auto i = static_cast<size_t>(index);
-  if (i >= bits_.size()) bits_.resize(std::max(i + 1, bits_.size() * 2), false);
-  if (!bits_[i]) ++size_;
-  bits_[i] = true;
+  std::vector<bool>& page = pages_[index >> kPageBits];
+  if (page.empty()) page.resize(size_t{1} << kPageBits, false);
+  const auto bit = static_cast<size_t>(index & ((int64_t{1} << kPageBits) - 1));
+  if (!page[bit]) ++size_;
+  page[bit] = true;
 }
 
 bool IndexSet::contains(int64_t index) const {
-  const auto i = static_cast<size_t>(index);
-  return i < bits_.size() && bits_[i];
+  const auto page = pages_.find(index >> kPageBits);
+  return page != pages_.end() && page->second[static_cast<size_t>(index & ((int64_t{1} << kPageBits) - 1))];
 }
 
 ResumeScan prepare_resume(const std::string& path) {

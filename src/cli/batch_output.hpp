@@ -13,11 +13,13 @@
 #include <memory>
 #include <string>
 #include <string_view>
+#include <unordered_map>
 #include <vector>
 
 namespace bloomz::cli {
 
-// A set of input-line indexes, one bit each (a million done items take 125 kB).
+// A set of input-line indexes, one bit each in pages of 65536 (a million done items take 128 kB),
+// allocated where indexes fall, so a stray huge index in a result file costs one page.
 class IndexSet {
  public:
   void insert(int64_t index);
@@ -25,7 +27,8 @@ class IndexSet {
   int64_t size() const { return size_; }
 
  private:
-  std::vector<bool> bits_;
+  static constexpr int kPageBits = 16;
+  std::unordered_map<int64_t, std::vector<bool>> pages_;
   int64_t size_ = 0;
 };
 
