@@ -347,3 +347,29 @@ TEST(BatchScale, ProgressLinesGoToStderr) {
   EXPECT_NE(shard.err.find("/" + std::to_string(by_index(read_text(dir.path("s.jsonl")), "shard").size()) + " items"), std::string::npos)
       << shard.err;
 }
+
+// On a terminal (a pty from util-linux's `script`), a live line redrawn in place: "\r", the
+// counts with the total, "erase to the end of the line"; -q turns it off.
+TEST(BatchScale, LiveProgressLineOnATerminal) {
+  if (std::system("script -qec true /dev/null </dev/null >/dev/null 2>&1") != 0) GTEST_SKIP() << "no script(1) or pty to give the run a terminal";
+  TempDir dir;
+  write_text(dir.path("in.jsonl"), mixed_input(30, 20));
+  const std::string run = std::string(BLOOMZ_BINARY) + " -m " + model() + " --batch-file " + dir.path("in.jsonl") + " -t 1 --output " +
+                          dir.path("out.jsonl");
+  auto on_terminal = [&](const std::string& extra) {
+    const std::string cmd = "script -qec " + bloomz::test::shell_quote(run + extra) + " /dev/null </dev/null";
+    FILE* p = popen(cmd.c_str(), "r");
+    std::string out;
+    char buf[4096];
+    size_t n;
+    while ((n = fread(buf, 1, sizeof buf, p)) > 0) out.append(buf, n);
+    EXPECT_EQ(pclose(p), 0);
+    return out;
+  };
+  const std::string live = on_terminal("");
+  EXPECT_NE(live.find("\rbloomz: 28/28 items"), std::string::npos) << live;
+  EXPECT_NE(live.find("\x1b[K"), std::string::npos) << live;
+  EXPECT_EQ(by_index(read_text(dir.path("out.jsonl")), "results").size(), 28u);
+  const std::string quiet = on_terminal(" -q");
+  EXPECT_EQ(quiet.find("items"), std::string::npos) << quiet;
+}
