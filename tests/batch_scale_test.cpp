@@ -101,7 +101,7 @@ bool wait_for_lines(const std::string& path, size_t n, double seconds) {
 // the final file has every index once and equals the uninterrupted run.
 TEST(BatchScale, KillNineAtRandomMomentsThenResumeEqualsOneRun) {
   TempDir dir;
-  write_text(dir.path("in.jsonl"), mixed_input(200, 48));
+  write_text(dir.path("in.jsonl"), mixed_input(200, 32));
   const std::string common = "-m " + model() + " --batch-file " + dir.path("in.jsonl") + " -s 7 --temp 0.8 --ignore-eos -t 1 -q";
   const Outcome ref = run_bloomz(common + " --output " + dir.path("ref.jsonl"));
   ASSERT_EQ(ref.status, 0) << ref.err;
@@ -205,7 +205,7 @@ TEST(BatchScale, FourShardsThroughGnuParallelMergeToOneRun) {
 // "cancelled", exit 128 + signal. --resume then runs the cancelled ones again.
 TEST(BatchScale, SigtermAndSighupCancelTheItemsInFlight) {
   TempDir dir;
-  write_text(dir.path("in.jsonl"), mixed_input(200, 100));
+  write_text(dir.path("in.jsonl"), mixed_input(120, 60));
   const std::string common = "-m " + model() + " --batch-file " + dir.path("in.jsonl") + " -s 7 --temp 0.8 --ignore-eos -t 1 -q";
   const Outcome ref = run_bloomz(common);
   ASSERT_EQ(ref.status, 0) << ref.err;
@@ -223,7 +223,7 @@ TEST(BatchScale, SigtermAndSighupCancelTheItemsInFlight) {
     for (const auto& [index, j] : got) cancelled += j["finish_reason"] == "cancelled" ? 1 : 0;
     EXPECT_GE(cancelled, 1);
     EXPECT_LE(cancelled, 3);
-    EXPECT_LT(got.size(), 186u) << "the signal came after the end";
+    EXPECT_LT(got.size(), 111u) << "the signal came after the end";  // 120 lines, 9 of them empty
     if (sig == SIGHUP) {  // stdout keeps input order
       int64_t expect = -1;
       std::istringstream lines(read_text(out));
@@ -328,8 +328,8 @@ TEST(BatchScale, PeakMemoryFlatOverManyLines) {
 // the results.
 TEST(BatchScale, ProgressLinesGoToStderr) {
   TempDir dir;
-  write_text(dir.path("in.jsonl"), mixed_input(100, 60));
-  const std::string args = "-m " + model() + " --batch-file " + dir.path("in.jsonl") + " --ignore-eos -t 1 --progress 0.05";
+  write_text(dir.path("in.jsonl"), mixed_input(100, 30));
+  const std::string args = "-m " + model() + " --batch-file " + dir.path("in.jsonl") + " --ignore-eos -t 1 --progress 0.02";
   const Outcome r = run_bloomz(args);
   ASSERT_EQ(r.status, 0) << r.err;
   EXPECT_NE(r.err.find("bloomz: progress: 93/93 items"), std::string::npos) << r.err;  // the last line, total known

@@ -6,6 +6,7 @@
 #include <spdlog/spdlog.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <exception>
 #include <fmt/format.h>
@@ -32,13 +33,138 @@ double ms_since(std::chrono::steady_clock::time_point t0) {
 }
 
 struct Slot {
-  std::unique_ptr<Session> session;
+  std::unique_ptr<Session> session;  // made on the slot's first item, kept for the next ones
   std::optional<BatchItem> item;
-  std::unique_ptr<Generation> gen;
+  std::unique_ptr<Generation> gen;   // set while an item is in flight
   int64_t seq = 0;
   int32_t next = 0;
   double prompt_ms = 0;
   std::chrono::steady_clock::time_point gen_start;
+};
+
+// The decoding side of a run: up to --parallel slots, each item's result written as it ends.
+class Scheduler {
+ public:
+  Scheduler(const Model& model, const Tokenizer& tok, const BatchDefaults& defaults, const SessionOptions& so, double load_ms,
+            int64_t parallel, ResultWriter& out, Progress& progress)
+      : model_(model), tok_(tok), defaults_(defaults), so_(so), load_ms_(load_ms), slots_(static_cast<size_t>(parallel)), out_(out),
+        progress_(progress) {}
+
+  bool any_active() const {
+    return std::any_of(slots_.begin(), slots_.end(), [](const Slot& s) { return s.gen != nullptr; });
+  }
+  bool any_free() const {
+    return std::any_of(slots_.begin(), slots_.end(), [](const Slot& s) { return s.gen == nullptr; });
+  }
+  int64_t failures() const { return failures_; }
+
+  // Parses the line; an error is written at once, an item takes a free slot: its prompt is
+  // evaluated alone and its first token sampled.
+  void admit(const InputLine& line) {
+    Slot& s = *std::find_if(slots_.begin(), slots_.end(), [](const Slot& x) { return x.gen == nullptr; });
+    if (!s.session) s.session = std::make_unique<Session>(model_, so_);
+    BatchItem item = parse_batch_line(line.text, line.index, defaults_, tok_, s.session->n_ctx());
+    const int64_t seq = next_seq_++;
+    if (!item.error.empty()) {
+      spdlog::warn("item {}: {}", line.index + 1, item.error);
+      complete(seq, dump({{"id", item.id}, {"index", item.index}, {"error", item.error}}), true);
+      return;
+    }
+    s.seq = seq;
+    s.item = std::move(item);
+    s.session->reset();
+    s.gen = std::make_unique<Generation>(tok_, s.item->req, [](std::string_view) {});
+    const auto t0 = std::chrono::steady_clock::now();
+    std::span<const float> logits = s.session->eval(s.item->req.prompt_tokens, LogitsMode::Last);
+    s.prompt_ms = ms_since(t0);
+    s.gen_start = std::chrono::steady_clock::now();
+    const std::optional<int32_t> next = s.gen->step(logits, s.session->n_past(), s.session->n_ctx());
+    progress_.tokens(s.item->req.n_predict == 0 ? 0 : 1);  // the first step sampled one token
+    if (next) {
+      s.next = *next;
+    } else {
+      finish(s);
+    }
+  }
+
+  // One token for every item in flight, through one forward pass.
+  void step() {
+    std::vector<Session*> sessions;
+    std::vector<int32_t> tokens;
+    std::vector<Slot*> active;
+    for (Slot& s : slots_) {
+      if (!s.gen) continue;
+      sessions.push_back(s.session.get());
+      tokens.push_back(s.next);
+      active.push_back(&s);
+    }
+    if (active.empty()) return;
+    std::span<const float> logits = Session::eval_together(sessions, tokens);
+    const size_t V = static_cast<size_t>(model_.config().n_vocab);
+    // The sequences' sampling steps are independent: one per task. Errors are raised in slot order.
+    std::vector<std::optional<int32_t>> nexts(active.size());
+    std::vector<std::exception_ptr> errors(active.size());
+    parallel_for(0, static_cast<int64_t>(active.size()), [&](int64_t j) {
+      const auto i = static_cast<size_t>(j);
+      Slot& s = *active[i];
+      try {
+        nexts[i] = s.gen->step(logits.subspan(i * V, V), s.session->n_past(), s.session->n_ctx());
+      } catch (...) {
+        errors[i] = std::current_exception();
+      }
+    });
+    for (const std::exception_ptr& e : errors) {
+      if (e) std::rethrow_exception(e);
+    }
+    progress_.tokens(static_cast<int64_t>(active.size()));
+    for (size_t i = 0; i < active.size(); ++i) {
+      if (nexts[i]) {
+        active[i]->next = *nexts[i];
+      } else {
+        finish(*active[i]);
+      }
+    }
+  }
+
+  // A stop signal: every item in flight ends "cancelled" and is written.
+  void cancel_all() {
+    for (Slot& s : slots_) {
+      if (!s.gen) continue;
+      s.gen->cancel();
+      finish(s);
+    }
+  }
+
+ private:
+  void complete(int64_t seq, std::string line, bool failed) {
+    out_.put(seq, std::move(line));
+    failures_ += failed ? 1 : 0;
+    progress_.item_done(failed);
+    progress_.tick();
+  }
+
+  void finish(Slot& s) {
+    GenerateResult& r = s.gen->finish();
+    r.prompt_ms = s.prompt_ms;
+    r.prompt_n = static_cast<int64_t>(s.item->req.prompt_tokens.size());
+    r.gen_ms = ms_since(s.gen_start);
+    nlohmann::json j = result_json(s.item->id, s.item->prompt, s.item->req, r, tok_, s.item->seed, load_ms_);
+    j["index"] = s.item->index;
+    complete(s.seq, dump(j), false);
+    s.gen.reset();
+    s.item.reset();
+  }
+
+  const Model& model_;
+  const Tokenizer& tok_;
+  const BatchDefaults& defaults_;
+  const SessionOptions& so_;
+  double load_ms_;
+  std::vector<Slot> slots_;
+  ResultWriter& out_;
+  Progress& progress_;
+  int64_t next_seq_ = 0;  // admission order, which is input order (stdout keeps it)
+  int64_t failures_ = 0;
 };
 
 }  // namespace
@@ -76,117 +202,29 @@ int BatchRun::run(const Model& model, const Tokenizer& tok, const BatchDefaults&
   }
   Progress progress(mode, opt_.progress_s, mode == Progress::Mode::Off ? std::nullopt : input_.count_lines(wanted));
 
-  std::vector<Slot> slots(static_cast<size_t>(opt_.parallel));
-  int64_t next_seq = 0, failures = 0;
-  auto complete = [&](int64_t seq, std::string line, bool failed) {
-    out_->put(seq, std::move(line));
-    failures += failed ? 1 : 0;
-    progress.item_done(failed);
-    progress.tick();
-  };
-  auto finish_slot = [&](Slot& s) {
-    GenerateResult& r = s.gen->finish();
-    r.prompt_ms = s.prompt_ms;
-    r.prompt_n = static_cast<int64_t>(s.item->req.prompt_tokens.size());
-    r.gen_ms = ms_since(s.gen_start);
-    nlohmann::json j = result_json(s.item->id, s.item->prompt, s.item->req, r, tok, s.item->seed, load_ms);
-    j["index"] = s.item->index;
-    complete(s.seq, dump(j), false);
-    s.gen.reset();
-    s.item.reset();
-  };
-  auto any_active = [&] {
-    for (const Slot& s : slots) {
-      if (s.gen) return true;
-    }
-    return false;
-  };
-
+  Scheduler sched(model, tok, defaults, so, load_ms, opt_.parallel, *out_, progress);
   while (true) {
-    // Fill free slots: evaluate each new prompt alone and take its first step. The input is
-    // waited for only when nothing is in flight.
-    for (Slot& s : slots) {
-      while (!s.gen && !stop_requested().load() && out_->held() < kMaxHeldResults) {
-        const std::optional<InputLine> line = input_.next(!any_active());
-        if (!line) break;
-        if (line->text.empty() || !wanted(line->index)) continue;
-        if (!s.session) s.session = std::make_unique<Session>(model, so);
-        BatchItem item = parse_batch_line(line->text, line->index, defaults, tok, s.session->n_ctx());
-        const int64_t seq = next_seq++;
-        if (!item.error.empty()) {
-          spdlog::warn("item {}: {}", line->index + 1, item.error);
-          complete(seq, dump({{"id", item.id}, {"index", item.index}, {"error", item.error}}), true);
-          continue;
-        }
-        s.seq = seq;
-        s.item = std::move(item);
-        s.session->reset();
-        s.gen = std::make_unique<Generation>(tok, s.item->req, [](std::string_view) {});
-        const auto t0 = std::chrono::steady_clock::now();
-        std::span<const float> logits = s.session->eval(s.item->req.prompt_tokens, LogitsMode::Last);
-        s.prompt_ms = ms_since(t0);
-        s.gen_start = std::chrono::steady_clock::now();
-        const std::optional<int32_t> next = s.gen->step(logits, s.session->n_past(), s.session->n_ctx());
-        progress.tokens(s.item->req.n_predict == 0 ? 0 : 1);  // the first step sampled one token
-        if (next) {
-          s.next = *next;
-        } else {
-          finish_slot(s);
-        }
-      }
+    // Admit items while a slot is free; wait for input only when nothing is in flight.
+    while (sched.any_free() && !stop_requested().load() && out_->held() < kMaxHeldResults) {
+      const std::optional<InputLine> line = input_.next(!sched.any_active());
+      if (!line) break;
+      if (!line->text.empty() && wanted(line->index)) sched.admit(*line);
     }
-    std::vector<Session*> active;
-    std::vector<int32_t> tokens;
-    std::vector<Slot*> active_slots;
-    for (Slot& s : slots) {
-      if (!s.gen) continue;
-      if (stop_requested().load()) {
-        s.gen->cancel();
-        finish_slot(s);
-        continue;
-      }
-      active.push_back(s.session.get());
-      tokens.push_back(s.next);
-      active_slots.push_back(&s);
+    if (stop_requested().load()) {
+      sched.cancel_all();
+      break;
     }
-    if (active.empty()) {
-      if (input_.at_end() || stop_requested().load()) break;
+    if (!sched.any_active()) {
+      if (input_.at_end()) break;
       progress.tick();
-      continue;  // waiting for input (next() waited a while)
+      continue;  // next() waited a while for input
     }
-    // One pass over the weights serves every active sequence.
-    std::span<const float> logits = Session::eval_together(active, tokens);
-    const size_t V = static_cast<size_t>(model.config().n_vocab);
-    // The sequences' sampling steps are independent: one per task. Errors are raised in slot order.
-    const size_t n_active = active_slots.size();
-    std::vector<std::optional<int32_t>> nexts(n_active);
-    std::vector<std::exception_ptr> errors(n_active);
-    parallel_for(0, static_cast<int64_t>(n_active), [&](int64_t j) {
-      const auto i = static_cast<size_t>(j);
-      Slot& s = *active_slots[i];
-      try {
-        nexts[i] = s.gen->step(logits.subspan(i * V, V), s.session->n_past(), s.session->n_ctx());
-      } catch (...) {
-        errors[i] = std::current_exception();
-      }
-    });
-    for (size_t i = 0; i < n_active; ++i) {
-      if (errors[i]) std::rethrow_exception(errors[i]);
-    }
-    progress.tokens(static_cast<int64_t>(n_active));
-    for (size_t i = 0; i < n_active; ++i) {
-      Slot& s = *active_slots[i];
-      if (nexts[i]) {
-        s.next = *nexts[i];
-      } else {
-        finish_slot(s);
-      }
-    }
+    sched.step();
     progress.tick();
   }
   progress.finish();
   if (stop_signal() != 0) return 128 + stop_signal();
-  return failures > 0 ? 1 : 0;
+  return sched.failures() > 0 ? 1 : 0;
 }
 
 }  // namespace bloomz::cli
