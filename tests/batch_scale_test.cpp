@@ -61,6 +61,12 @@ std::string mixed_input(int n, int n_predict) {
   return in;
 }
 
+// Writes `input` to DIR/in.jsonl; returns the arguments that run it: "-m MODEL --batch-file FILE".
+std::string batch_of(const TempDir& dir, const std::string& input) {
+  write_text(dir.path("in.jsonl"), input);
+  return "-m " + model() + " --batch-file " + dir.path("in.jsonl");
+}
+
 // The result lines of `text` keyed by index, timings removed (they are the only part that
 // differs between equal runs). A repeated index or a line that is not JSON fails the test.
 std::map<int64_t, json> by_index(const std::string& text, const std::string& what) {
@@ -101,8 +107,7 @@ bool wait_for_lines(const std::string& path, size_t n, double seconds) {
 // the final file has every index once and equals the uninterrupted run.
 TEST(BatchScale, KillNineAtRandomMomentsThenResumeEqualsOneRun) {
   TempDir dir;
-  write_text(dir.path("in.jsonl"), mixed_input(200, 32));
-  const std::string common = "-m " + model() + " --batch-file " + dir.path("in.jsonl") + " -s 7 --temp 0.8 --ignore-eos -t 1 -q";
+  const std::string common = batch_of(dir, mixed_input(200, 32)) + " -s 7 --temp 0.8 --ignore-eos -t 1 -q";
   const Outcome ref = run_bloomz(common + " --output " + dir.path("ref.jsonl"));
   ASSERT_EQ(ref.status, 0) << ref.err;
   const std::map<int64_t, json> want = by_index(read_text(dir.path("ref.jsonl")), "uninterrupted");
@@ -145,8 +150,7 @@ TEST(BatchScale, ShardsMergedEqualOneRun) {
   TempDir dir;
   std::string input = mixed_input(40, 10);
   input.insert(input.find('\n', input.size() / 2) + 1, "{\"prompt\": \"bad\", \"top_p\": 2}\n");  // an error item
-  write_text(dir.path("in.jsonl"), input);
-  const std::string common = "-m " + model() + " --batch-file " + dir.path("in.jsonl") + " -s 7 --temp 0.8 -n 12 -q";
+  const std::string common = batch_of(dir, input) + " -s 7 --temp 0.8 -n 12 -q";
   const Outcome one = run_bloomz(common + " -t 1");
   ASSERT_EQ(one.status, 1) << one.err;  // the bad item
   const std::map<int64_t, json> want = by_index(one.out, "one run");
@@ -181,8 +185,7 @@ TEST(BatchScale, ShardsMergedEqualOneRun) {
 TEST(BatchScale, FourShardsThroughGnuParallelMergeToOneRun) {
   if (std::system("command -v parallel >/dev/null 2>&1") != 0) GTEST_SKIP() << "GNU parallel is not installed (tools/deps.sh installs it)";
   TempDir dir;
-  write_text(dir.path("in.jsonl"), mixed_input(60, 10));
-  const std::string common = "-m " + model() + " --batch-file " + dir.path("in.jsonl") + " -s 7 --temp 0.8 -n 12 -t 1 -q";
+  const std::string common = batch_of(dir, mixed_input(60, 10)) + " -s 7 --temp 0.8 -n 12 -t 1 -q";
   const Outcome one = run_bloomz(common);
   ASSERT_EQ(one.status, 0) << one.err;
   const std::string merge = data_path("../../tools/merge-shards");
@@ -205,8 +208,7 @@ TEST(BatchScale, FourShardsThroughGnuParallelMergeToOneRun) {
 // "cancelled", exit 128 + signal. --resume then runs the cancelled ones again.
 TEST(BatchScale, SigtermAndSighupCancelTheItemsInFlight) {
   TempDir dir;
-  write_text(dir.path("in.jsonl"), mixed_input(120, 60));
-  const std::string common = "-m " + model() + " --batch-file " + dir.path("in.jsonl") + " -s 7 --temp 0.8 --ignore-eos -t 1 -q";
+  const std::string common = batch_of(dir, mixed_input(120, 60)) + " -s 7 --temp 0.8 --ignore-eos -t 1 -q";
   const Outcome ref = run_bloomz(common);
   ASSERT_EQ(ref.status, 0) << ref.err;
   for (const int sig : {SIGTERM, SIGHUP}) {
@@ -244,8 +246,7 @@ TEST(BatchScale, SigtermAndSighupCancelTheItemsInFlight) {
 // runs those items again.
 TEST(BatchScale, ResumeDropsTornErrorCancelledAndRepeatedLines) {
   TempDir dir;
-  write_text(dir.path("in.txt"), "one\ntwo\nthree\nfour\nfive\n");
-  const std::string common = "-m " + model() + " --batch-file " + dir.path("in.txt") + " -n 6";
+  const std::string common = batch_of(dir, "one\ntwo\nthree\nfour\nfive\n") + " -n 6";
   const Outcome ref = run_bloomz(common);
   ASSERT_EQ(ref.status, 0);
   std::vector<std::string> lines;
@@ -328,8 +329,7 @@ TEST(BatchScale, PeakMemoryFlatOverManyLines) {
 // the results.
 TEST(BatchScale, ProgressLinesGoToStderr) {
   TempDir dir;
-  write_text(dir.path("in.jsonl"), mixed_input(100, 30));
-  const std::string args = "-m " + model() + " --batch-file " + dir.path("in.jsonl") + " --ignore-eos -t 1 --progress 0.02";
+  const std::string args = batch_of(dir, mixed_input(100, 30)) + " --ignore-eos -t 1 --progress 0.02";
   const Outcome r = run_bloomz(args);
   ASSERT_EQ(r.status, 0) << r.err;
   EXPECT_NE(r.err.find("bloomz: progress: 93/93 items"), std::string::npos) << r.err;  // the last line, total known
@@ -353,9 +353,7 @@ TEST(BatchScale, ProgressLinesGoToStderr) {
 TEST(BatchScale, LiveProgressLineOnATerminal) {
   if (std::system("script -qec true /dev/null </dev/null >/dev/null 2>&1") != 0) GTEST_SKIP() << "no script(1) or pty to give the run a terminal";
   TempDir dir;
-  write_text(dir.path("in.jsonl"), mixed_input(30, 20));
-  const std::string run = std::string(BLOOMZ_BINARY) + " -m " + model() + " --batch-file " + dir.path("in.jsonl") + " -t 1 --output " +
-                          dir.path("out.jsonl");
+  const std::string run = std::string(BLOOMZ_BINARY) + " " + batch_of(dir, mixed_input(30, 20)) + " -t 1 --output " + dir.path("out.jsonl");
   auto on_terminal = [&](const std::string& extra) {
     const std::string cmd = "script -qec " + bloomz::test::shell_quote(run + extra) + " /dev/null </dev/null";
     FILE* p = popen(cmd.c_str(), "r");
