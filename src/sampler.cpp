@@ -41,6 +41,11 @@ Rng::Rng(uint64_t seed) {
   // splitmix64 is a bijection of a counter, so four consecutive outputs are never all zero.
 }
 
+uint64_t batch_item_seed(uint64_t seed, uint64_t index) {
+  uint64_t state = seed + index * 0x9E3779B97F4A7C15ull;  // splitmix64 adds the last step itself
+  return splitmix64(state);
+}
+
 Rng Rng::from_state(const std::array<uint64_t, 4>& state) {
   Rng r;
   r.s_ = state;

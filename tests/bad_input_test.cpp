@@ -21,6 +21,7 @@
 #include "bloomz/model.hpp"
 #include "bloomz/tokenizer.hpp"
 #include "support/gguf_builder.hpp"
+#include "support/json_lines.hpp"
 #include "support/test_files.hpp"
 #include "support/run_bloomz.hpp"
 #include "support/tiny_model.hpp"
@@ -372,15 +373,91 @@ TEST(BadInput, UnknownFlags) {
 TEST(BadInput, BatchLineThatIsNotJson) {
   const Result r = run_bloomz("-m " + fixture() + " --batch-file - -n 2 -q", "{\"prompt\": \"Hi\"\n{not json}\nplain prompt\n");
   EXPECT_EQ(r.status, 1);
-  std::istringstream lines(r.out);
-  std::vector<json> out;
-  std::string line;
-  while (std::getline(lines, line)) out.push_back(json::parse(line));
+  const std::vector<json> out = bloomz::test::parse_json_lines(r.out);
   ASSERT_EQ(out.size(), 3u);
   EXPECT_NE(out[0]["error"].get<std::string>().find("line 1: not valid JSON"), std::string::npos);
   EXPECT_NE(out[1]["error"].get<std::string>().find("line 2: not valid JSON"), std::string::npos);
   EXPECT_EQ(out[2]["prompt"], "plain prompt");
   EXPECT_FALSE(out[2].contains("error"));
+}
+
+TEST(BadInput, BatchLineWithBadOverrides) {
+  // Each bad line is that item's error (naming the key or the flag behind it); the others run.
+  const std::string input = "{\"prompt\": \"x\", \"top_p\": 2}\n{\"prompt\": \"x\", \"n_predict\": \"abc\"}\n"
+                            "{\"prompt\": \"x\", \"bogus\": 1}\n{\"prompt\": \"x\", \"n_predict\": 1}\n";
+  const Result r = run_bloomz("-m " + fixture() + " --batch-file - -n 2 -q", input);
+  EXPECT_EQ(r.status, 1);
+  const std::vector<json> out = bloomz::test::parse_json_lines(r.out);
+  ASSERT_EQ(out.size(), 4u);
+  EXPECT_NE(out[0]["error"].get<std::string>().find("--top-p"), std::string::npos) << out[0];
+  EXPECT_NE(out[1]["error"].get<std::string>().find("line 2: bad value"), std::string::npos) << out[1];
+  EXPECT_NE(out[2]["error"].get<std::string>().find("unknown key 'bogus'"), std::string::npos) << out[2];
+  for (int i = 0; i < 4; ++i) EXPECT_EQ(out[static_cast<size_t>(i)]["index"], i);
+  EXPECT_EQ(out[3]["tokens"].size(), 1u);
+}
+
+// --- Batch runs at scale: --output, --resume, --shard, --progress (exit 2 naming the flag) ---
+
+namespace {
+
+// Exit 2 with exactly one stderr line containing `message`.
+void expect_usage_error(const std::string& args, const std::string& message, const std::string& prefix = "") {
+  const Result r = run_bloomz(args, "", prefix);
+  EXPECT_EQ(r.status, 2) << args << ": " << r.err;
+  EXPECT_NE(r.err.find(message), std::string::npos) << args << ": " << r.err;
+  EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << r.err;
+  EXPECT_TRUE(r.out.empty());
+}
+
+}  // namespace
+
+TEST(BadInput, BatchOutputUnwritable) {
+  const TempFile in(std::vector<uint8_t>{'h', 'i', '\n'}, "in.txt");
+  const std::string base = "-m " + fixture() + " --batch-file " + in.path() + " -n 1 --output ";
+  expect_usage_error(base + "/nonexistent/dir/out.jsonl", "--output /nonexistent/dir/out.jsonl: No such file or directory");
+  expect_usage_error(base + "/tmp", "--output /tmp: Is a directory");
+  expect_usage_error(base + in.path(), "--output " + in.path() + ": is the --batch-file input");
+  expect_usage_error(base + "/dev/null --resume", "--output /dev/null: --resume needs a regular file");
+}
+
+TEST(BadInput, BatchOutputUnreadableForResume) {
+  const TempFile in(std::vector<uint8_t>{'h', 'i', '\n'}, "in.txt");
+  const TempFile out(std::vector<uint8_t>{'{', '}', '\n'}, "out.jsonl");
+  ASSERT_EQ(chmod(out.path().c_str(), 0), 0);
+  std::string prefix;
+  if (geteuid() == 0) {  // root reads anything: drop to nobody (as UnreadableFile does)
+    if (access("/usr/bin/setpriv", X_OK) != 0) GTEST_SKIP() << "root without setpriv";
+    chmod(std::filesystem::path(in.path()).parent_path().c_str(), 0755);
+    chmod(in.path().c_str(), 0644);
+    chmod(std::filesystem::path(out.path()).parent_path().c_str(), 0755);
+    prefix = "setpriv --reuid=65534 --regid=65534 --clear-groups ";
+  }
+  expect_usage_error("-m " + fixture() + " --batch-file " + in.path() + " -n 1 --resume --output " + out.path(),
+                     "--output " + out.path() + ": Permission denied", prefix);
+}
+
+TEST(BadInput, BatchOutputDiskFull) {
+  // A write that fails (here ENOSPC from /dev/full) ends the run: exit 1, one line naming the file.
+  const Result r = run_bloomz("-m " + fixture() + " --batch-file - -n 1 --output /dev/full", "hi\n");
+  EXPECT_EQ(r.status, 1);
+  EXPECT_NE(r.err.find("--output /dev/full: No space left on device"), std::string::npos) << r.err;
+  EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << r.err;
+}
+
+TEST(BadInput, ResumeWithoutOutput) {
+  expect_usage_error("-m " + fixture() + " --batch-file - --resume", "--resume requires --output");
+  expect_usage_error("-m " + fixture() + " -p x --output out.jsonl", "--output requires --batch-file");
+  expect_usage_error("-m " + fixture() + " -p x --shard 0/2", "--shard requires --batch-file");
+}
+
+TEST(BadInput, BadShard) {
+  for (const char* s : {"4/4", "x/2", "1/0", "-1/2", "3", "1/2/3", "0/", "/2", "99999999999999999999/2"}) {
+    expect_usage_error("-m " + fixture() + " --batch-file - --shard " + shell_quote(s),
+                       std::string("--shard: expected I/N with 0 <= I < N, got '") + s + "'");
+  }
+  for (const char* s : {"0", "-1", "abc", "nan"}) {
+    expect_usage_error("-m " + fixture() + " --batch-file - --progress " + s, std::string("--progress: expected seconds > 0, got '") + s + "'");
+  }
 }
 
 // --- Fuzz regressions: every saved input runs cleanly through the code its fuzzer drives ---

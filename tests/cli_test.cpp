@@ -12,6 +12,7 @@
 #include "bloomz/tokenizer.hpp"
 #include "support/npy.hpp"
 #include "support/run_bloomz.hpp"
+#include "support/json_lines.hpp"
 #include "support/test_files.hpp"
 
 using namespace bloomz;
@@ -140,10 +141,7 @@ TEST(Cli, BatchFileKeepsOrderAndIsolatesFailures) {
       "{\"id\": 5, \"prompt\": \"Hello\", \"n_predict\": 2, \"stop\": [\"zz\"], \"temp\": 0.5, \"seed\": 3}\n";
   const Outcome r = run("-m " + model("tiny-odd-q4_0") + " --batch-file - -n 4", input);
   EXPECT_EQ(r.status, 1);
-  std::istringstream lines(r.out);
-  std::vector<json> out;
-  std::string line;
-  while (std::getline(lines, line)) out.push_back(json::parse(line));
+  const std::vector<json> out = bloomz::test::parse_json_lines(r.out);
   ASSERT_EQ(out.size(), 5u);
   EXPECT_EQ(out[0]["id"], "a");
   EXPECT_EQ(out[0]["tokens"].size(), 3u);

@@ -92,6 +92,16 @@ TEST(Rng, UniformInUnitIntervalAndSeeded) {
   EXPECT_TRUE(differs);
 }
 
+TEST(Rng, BatchItemSeedIsSplitmix64OfTheIndex) {
+  // The documented rule (README, "Batch runs at scale"): output number `index` of splitmix64
+  // started at the -s seed. Reference outputs of splitmix64 from state 0 (Vigna's splitmix64.c).
+  EXPECT_EQ(batch_item_seed(0, 0), 0xE220A8397B1DCDAFull);
+  EXPECT_EQ(batch_item_seed(0, 1), 0x6E789E6AA1B965F4ull);
+  EXPECT_EQ(batch_item_seed(0, 2), 0x06C45D188009454Full);
+  EXPECT_EQ(batch_item_seed(7, 0), 7191089600892374487ull);
+  EXPECT_NE(batch_item_seed(7, 1), batch_item_seed(8, 1));
+}
+
 // ---------------------------------------------------------------------------------------------
 // Greedy
 

@@ -3,8 +3,10 @@
 # Sourced by tools/test.sh and tools/quickstart.sh; safe to run again.
 set -euo pipefail
 
+# parallel: GNU parallel, the runner of the sharded batch test (batch_scale_test).
+# libsimde-dev: the emulated AVX-512 kernel tables of the tests (bloomz_core_simde).
 BLOOMZ_PACKAGES=(build-essential cmake ninja-build git libcli11-dev libfmt-dev libspdlog-dev
-                 libgtest-dev nlohmann-json3-dev libsimde-dev)
+                 libgtest-dev nlohmann-json3-dev libsimde-dev parallel)
 
 bloomz_install_deps() {
   local missing=()

@@ -84,6 +84,12 @@ class Sampler {
   std::vector<Candidate> tmp_;    // typical: reordered candidates
 };
 
+// The seed of the item on input line `index` (0-based) of a --batch-file run with -s `seed`:
+// output number `index` (0-based) of splitmix64 started at `seed`, i.e. the splitmix64 mix of
+// seed + (index + 1) * 0x9E3779B97F4A7C15 (mod 2^64). A function of the two numbers only, so
+// shards and resumed runs give every item the seed an unsharded run gives it.
+uint64_t batch_item_seed(uint64_t seed, uint64_t index);
+
 // Throws bloomz::Error(ErrorKind::Usage, "...--top-p...") naming the flag for invalid values
 // (top_p outside (0,1], min_p outside [0,1], typical outside (0,1], repeat_penalty <= 0,
 // repeat_last_n < -1, NaN anywhere, a negative logit-bias id). temp < 0 is fine (= greedy).

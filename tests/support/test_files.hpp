@@ -4,6 +4,7 @@
 #include <unistd.h>
 
 #include <cstdint>
+#include <filesystem>
 #include <fstream>
 #include <iterator>
 #include <string>
@@ -41,6 +42,25 @@ class TempFile {
 
  private:
   std::string dir_, path_;
+};
+
+// A fresh temporary directory, removed with everything in it with the object.
+class TempDir {
+ public:
+  TempDir() {
+    char tmpl[] = "/tmp/bloomz-test-XXXXXX";
+    dir_ = mkdtemp(tmpl);
+  }
+  ~TempDir() {
+    std::error_code ec;
+    std::filesystem::remove_all(dir_, ec);
+  }
+  TempDir(const TempDir&) = delete;
+  TempDir& operator=(const TempDir&) = delete;
+  std::string path(const std::string& name) const { return dir_ + "/" + name; }
+
+ private:
+  std::string dir_;
 };
 
 }  // namespace bloomz::test
