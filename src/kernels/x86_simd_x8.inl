@@ -37,6 +37,10 @@ inline __m256i add_scaled_dot(__m256i isum, const __m256i* c, const int8_t* q, _
   else return _mm256_add_epi32(isum, _mm256_madd_epi16(dot32_u4(c, q), sc));
 }
 
+// Below this many tokens the x8 dots stream one 8-row group at a time: at T = 1 (decoding,
+// memory-bound) the two-group kernels measured 0.5-0.8x the one-group ones (kernel-bench, Zen 5).
+constexpr int64_t kX8PairMinTokens = 4;
+
 #if BLOOMZ_X86_AVX512
 // Two x8 groups side by side in 512-bit registers (AVX-512 tables): lanes 0-7 are the rows of
 // group g0, lanes 8-15 those of group g1, so one vpdpbusd serves 16 rows where the 256-bit kernels
@@ -323,75 +327,10 @@ struct X8Q4_K_8 {
   }
 };
 
-#if BLOOMZ_X86_AVX512
-// Q4_K over two x8 groups per 512-bit register (AVX-512 tables, fewer than kX8TileMinTokens
-// tokens): per lane the integer sums and float steps of X8Q4_K::run.
-struct X8PairQ4_K {
-  using TK = TileK<Q4KTraits>;
-  static constexpr int kTokens = 6;
-  static constexpr int64_t kBlockBytes = 8 * static_cast<int64_t>(sizeof(block_q4_K));
-  template <int NT>
-  static void run(const std::byte* g0, const std::byte* g1, const TK::Acts* acts, int64_t nsb, __m512* out) {
-    __m512 acc[NT];
-    for (int t = 0; t < NT; ++t) acc[t] = _mm512_setzero_ps();
-    const __m512i m4 = _mm512_set1_epi8(0x0F);
-    for (int64_t sb = 0; sb < nsb; ++sb) {
-      const std::byte* b0 = g0 + sb * kBlockBytes;
-      const std::byte* b1 = g1 + sb * kBlockBytes;
-      for (int64_t i = 0; i < kBlockBytes; i += 128) {
-        _mm_prefetch(reinterpret_cast<const char*>(b0) + 2 * kBlockBytes + i, _MM_HINT_T0);
-        _mm_prefetch(reinterpret_cast<const char*>(b1) + 2 * kBlockBytes + i, _MM_HINT_T0);
-      }
-      const X8Q4_KScales s0(b0), s1(b1);
-      __m512i isum[NT];
-      for (int t = 0; t < NT; ++t) isum[t] = _mm512_setzero_si512();
-      for (int g = 0; g < 8; ++g) {
-        const __m512i sc = _mm512_inserti64x4(_mm512_castsi256_si512(s0.scv[g]), s1.scv[g], 1);
-        const int64_t off = 128 + (g / 2) * 256;
-        __m512i c[8];
-        for (int m = 0; m < 8; ++m) {
-          const __m512i v = x8_pair(b0 + off + 32 * m, b1 + off + 32 * m);
-          c[m] = _mm512_and_si512(g % 2 ? _mm512_srli_epi16(v, 4) : v, m4);
-        }
-        for (int t = 0; t < NT; ++t) {
-          const int8_t* q = acts[t].a[sb].qs + 32 * g;
-          __m512i d;
-          if constexpr (kVnni) {
-            d = _mm512_setzero_si512();
-#pragma GCC unroll 8
-            for (int m = 0; m < 8; ++m) d = V16::dpbusd(d, c[m], V16::bcast32(q + 4 * m));
-            isum[t] = _mm512_add_epi32(isum[t], _mm512_mullo_epi32(d, sc));
-          } else {  // one int16 run (codes <= 15), then the (sc, sc) pairs
-            d = _mm512_setzero_si512();
-#pragma GCC unroll 8
-            for (int m = 0; m < 8; ++m) d = _mm512_add_epi16(d, _mm512_maddubs_epi16(c[m], V16::bcast32(q + 4 * m)));
-            isum[t] = _mm512_add_epi32(isum[t], _mm512_madd_epi16(d, sc));
-          }
-        }
-      }
-      const __m512 dw = x8_pair_scales(b0, b1), dmw = x8_pair_scales(b0 + 16, b1 + 16);
-      for (int t = 0; t < NT; ++t) {
-        const block_q8_K& a = acts[t].a[sb];
-        const __m512i imin = _mm512_inserti64x4(_mm512_castsi256_si512(q4_k_mins(s0, a.bsums)), q4_k_mins(s1, a.bsums), 1);
-        const __m512 vda = _mm512_set1_ps(a.d);
-        const __m512 d = _mm512_mul_ps(dw, vda), dmin = _mm512_mul_ps(dmw, vda);
-        acc[t] = _mm512_add_ps(acc[t], _mm512_sub_ps(_mm512_mul_ps(d, _mm512_cvtepi32_ps(isum[t])),
-                                                     _mm512_mul_ps(dmin, _mm512_cvtepi32_ps(imin))));
-      }
-    }
-    for (int t = 0; t < NT; ++t) out[t] = acc[t];
-  }
-};
-#endif
-
 struct X8Q4_K {
   using TK = TileK<Q4KTraits>;
   using Eight = X8Q4_K_8;
-#if BLOOMZ_X86_AVX512
-  using Pair = X8PairQ4_K;
-#else
-  using Pair = void;
-#endif
+  using Pair = void;  // two-group kernels measured slower than the one-group ones at T < 16 (and tiles from 16)
   static constexpr int64_t kBlockBytes = 8 * static_cast<int64_t>(sizeof(block_q4_K));
   static constexpr int kTokens = 4;
   static int64_t blocks(int64_t n) { return n / QK_K; }
@@ -518,82 +457,13 @@ struct X8Q6_K_8 {
   }
 };
 
-#if BLOOMZ_X86_AVX512
-// Q6_K over two x8 groups per 512-bit register (AVX-512 tables, fewer than kX8TileMinTokens
-// tokens): per lane the integer sums and float steps of X8Q6_K::run.
-inline __m512i q6_code(__m512i ql, __m512i qh, int kk) {
-  const __m512i m4 = _mm512_set1_epi8(0x0F), m30 = _mm512_set1_epi8(0x30);
-  const __m512i lo = kk / 2 ? _mm512_and_si512(_mm512_srli_epi16(ql, 4), m4) : _mm512_and_si512(ql, m4);
-  const __m512i hs = kk == 0 ? _mm512_slli_epi16(qh, 4) : kk == 1 ? _mm512_slli_epi16(qh, 2) : kk == 2 ? qh : _mm512_srli_epi16(qh, 2);
-  return _mm512_or_si512(lo, _mm512_and_si512(hs, m30));
-}
-
-struct X8PairQ6_K {
-  using TK = TileK<Q6KTraits>;
-  static constexpr int kTokens = 6;
-  static constexpr int64_t kBlockBytes = 8 * static_cast<int64_t>(sizeof(block_q6_K));
-  template <int NT>
-  static void run(const std::byte* g0, const std::byte* g1, const TK::Acts* acts, int64_t nsb, __m512* out) {
-    __m512 acc[NT];
-    for (int t = 0; t < NT; ++t) acc[t] = _mm512_setzero_ps();
-    for (int64_t sb = 0; sb < nsb; ++sb) {
-      const std::byte* b0 = g0 + sb * kBlockBytes;
-      const std::byte* b1 = g1 + sb * kBlockBytes;
-      for (int64_t i = 0; i < kBlockBytes; i += 128) {
-        _mm_prefetch(reinterpret_cast<const char*>(b0) + 2 * kBlockBytes + i, _MM_HINT_T0);
-        _mm_prefetch(reinterpret_cast<const char*>(b1) + 2 * kBlockBytes + i, _MM_HINT_T0);
-      }
-      const X8Q6_KScales s0(b0), s1(b1);
-      __m512i isum[NT];
-      for (int t = 0; t < NT; ++t) isum[t] = _mm512_setzero_si512();
-      for (int n = 0; n < 2; ++n) {
-        for (int kk = 0; kk < 4; ++kk) {
-          const int g = 4 * n + kk;
-          const int64_t qlo = 144 + (2 * n + kk % 2) * 8 * 32, qho = 1168 + 8 * n * 32;
-          __m512i c[8];
-          for (int j = 0; j < 8; ++j) c[j] = q6_code(x8_pair(b0 + qlo + 32 * j, b1 + qlo + 32 * j), x8_pair(b0 + qho + 32 * j, b1 + qho + 32 * j), kk);
-          for (int half = 0; half < 2; ++half) {
-            const __m512i sc = _mm512_inserti64x4(_mm512_castsi256_si512(s0.scv[2 * g + half]), s1.scv[2 * g + half], 1);
-            const __m512i* ch = c + 4 * half;
-            for (int t = 0; t < NT; ++t) {
-              const int8_t* q = acts[t].a[sb].qs + 32 * g + 16 * half;
-              if constexpr (kVnni) {
-                __m512i d = _mm512_setzero_si512();
-                for (int j = 0; j < 4; ++j) d = V16::dpbusd(d, ch[j], V16::bcast32(q + 4 * j));
-                isum[t] = _mm512_add_epi32(isum[t], _mm512_mullo_epi32(d, sc));
-              } else {  // int16 runs of two chunks (2 * 2 * 63 * 127 < 2^15)
-                const __m512i p0 = _mm512_add_epi16(_mm512_maddubs_epi16(ch[0], V16::bcast32(q)), _mm512_maddubs_epi16(ch[1], V16::bcast32(q + 4)));
-                const __m512i p1 = _mm512_add_epi16(_mm512_maddubs_epi16(ch[2], V16::bcast32(q + 8)), _mm512_maddubs_epi16(ch[3], V16::bcast32(q + 12)));
-                isum[t] = _mm512_add_epi32(isum[t], _mm512_add_epi32(_mm512_madd_epi16(p0, sc), _mm512_madd_epi16(p1, sc)));
-              }
-            }
-          }
-        }
-      }
-      const __m512 dw = x8_pair_scales(b0, b1);
-      for (int t = 0; t < NT; ++t) {
-        const block_q8_K& a = acts[t].a[sb];
-        const __m512i x = _mm512_inserti64x4(_mm512_castsi256_si512(s0.scaled_bsums(a.bsums)), s1.scaled_bsums(a.bsums), 1);
-        const __m512i sum = _mm512_sub_epi32(isum[t], _mm512_slli_epi32(x, 5));
-        acc[t] = _mm512_add_ps(acc[t], _mm512_mul_ps(_mm512_mul_ps(dw, _mm512_set1_ps(a.d)), _mm512_cvtepi32_ps(sum)));
-      }
-    }
-    for (int t = 0; t < NT; ++t) out[t] = acc[t];
-  }
-};
-#endif
-
 // Q6_K: per superblock the 8 rows' codes of group g = 4n + kk, chunk j, come from one ql vector
 // (low or high nibbles) and one qh vector (2 bits moved to bits 4-5); sums and float steps as in
 // TileK<Q6KTraits> / KQK (isum - 32 * sum_h sc_h * bsum_h, then acc + (d_w * d_a) * s).
 struct X8Q6_K {
   using TK = TileK<Q6KTraits>;
   using Eight = X8Q6_K_8;
-#if BLOOMZ_X86_AVX512
-  using Pair = X8PairQ6_K;
-#else
-  using Pair = void;
-#endif
+  using Pair = void;  // two-group kernels measured slower than the one-group ones at T < 16 (and tiles from 16)
   static constexpr int64_t kBlockBytes = 8 * static_cast<int64_t>(sizeof(block_q6_K));
   static constexpr int kTokens = 4;
   static int64_t blocks(int64_t n) { return n / QK_K; }
@@ -698,7 +568,7 @@ void rect_x8(const DotArgs& p) {
     const std::byte* group = p.w + (r / 8) * p.w_stride;
     if constexpr (!std::is_void_v<typename X::Pair>) {
       using P = typename X::Pair;
-      if (r + 16 <= p.r1) {  // two groups at once; all tokens
+      if (r + 16 <= p.r1 && p.n_tok >= kX8PairMinTokens) {  // two groups at once; all tokens
         for (int64_t t0 = 0; t0 < p.n_tok;) {
           __m512 out[P::kTokens];
           const int64_t left = p.n_tok - t0;
