@@ -3,6 +3,7 @@
 // exit 0 within a second). The contract is docs/cli.md, "bloomz serve".
 #include <httplib.h>
 #include <pthread.h>
+#include <sys/socket.h>
 #include <spdlog/spdlog.h>
 
 #include <cerrno>
@@ -40,6 +41,13 @@ struct ServeOptions {
   int64_t batch_size = 512;
   int64_t prompt_chunk = 64;
   std::string kv_type = "f16";
+};
+
+// httplib 0.11 listens with a backlog of 5: a burst of clients overflows it and some connections
+// are dropped before they reach a worker. Listening again on the bound socket raises the backlog.
+class Listener : public httplib::Server {
+ public:
+  bool raise_backlog(int backlog) { return ::listen(svr_sock_, backlog) == 0; }
 };
 
 // Waits for SIGTERM/SIGINT on its own thread (the signals are blocked everywhere else), then stops
@@ -117,12 +125,11 @@ int run_serve(ServeOptions& opt, const CommonOptions& common) {
   so.prompt_chunk = opt.prompt_chunk;
   server::Scheduler scheduler(*model, tok, so);
 
-  httplib::Server svr;
+  Listener svr;
   // A worker per request that can be in flight, plus a few so that /health and the 503 answers
   // are not stuck behind waiting completions.
   const size_t workers = so.slots + so.queue + 4;
   svr.new_task_queue = [workers] { return new httplib::ThreadPool(workers); };
-  svr.set_keep_alive_timeout(1);
   server::HttpApi api(tok, scheduler,
                       {.api_key = opt.api_key, .max_body = static_cast<size_t>(opt.max_body),
                        .model_name = std::filesystem::path(path).filename().string()});
@@ -133,6 +140,7 @@ int run_serve(ServeOptions& opt, const CommonOptions& common) {
   if (!bound) {
     throw Error(ErrorKind::Io, fmt::format("cannot listen on {}:{} (--host/--port): {}", opt.host, opt.port, std::strerror(errno)));
   }
+  if (!svr.raise_backlog(SOMAXCONN)) spdlog::warn("cannot raise the listen backlog: {}", std::strerror(errno));
   spdlog::info("listening on http://{}:{} ({}, {} slots, queue {}, context {}{})", opt.host, port, path, so.slots, so.queue,
                scheduler.n_ctx(), opt.api_key.empty() ? "" : ", API key required");
   {

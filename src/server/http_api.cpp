@@ -158,6 +158,7 @@ bool serve_events(Exchange& ex, httplib::DataSink& sink, const Tokenizer& tok) {
     if (!ev) {
       // Nothing to send for a while (queued, or a long prompt): check the client is still there.
       if (!sink.is_writable()) {
+        spdlog::debug("{}: the client has gone away while waiting", ex.meta.id);
         ex.cancel();
         return false;
       }
@@ -181,6 +182,7 @@ bool serve_events(Exchange& ex, httplib::DataSink& sink, const Tokenizer& tok) {
         break;
     }
     if (!write(out)) {
+      spdlog::debug("{}: the client has gone away", ex.meta.id);
       ex.cancel();
       return false;
     }

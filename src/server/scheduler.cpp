@@ -60,6 +60,7 @@ void Scheduler::shutdown() {
     stopping_ = true;
   }
   cv_.notify_one();
+  std::lock_guard lk(join_mu_);  // the signal thread and main may both get here
   if (thread_.joinable()) thread_.join();
 }
 

@@ -52,7 +52,7 @@ class Scheduler {
   // Queues all jobs or none: false when slots and queue cannot take them all, or after shutdown().
   bool submit(const std::vector<std::shared_ptr<Job>>& jobs);
   // Refuses new jobs, cancels running and queued ones (their on_done sees "cancelled") and joins
-  // the thread. Idempotent.
+  // the thread. Idempotent, from any thread.
   void shutdown();
   int64_t n_ctx() const { return n_ctx_; }
 
@@ -77,6 +77,7 @@ class Scheduler {
   std::deque<std::shared_ptr<Job>> queue_;  // guarded by mu_
   size_t in_flight_ = 0;                    // queued + in slots; guarded by mu_
   bool stopping_ = false;                   // guarded by mu_
+  std::mutex join_mu_;
   std::thread thread_;
 };
 
