@@ -14,6 +14,9 @@ cleanup() {
 }
 trap cleanup EXIT
 
+for tool in node npm; do
+  command -v "$tool" >/dev/null || { echo "FAIL: $tool is not installed (Debian: nodejs, npm)" >&2; exit 1; }
+done
 # Major version 4: the CommonJS API used below (new OpenAI({baseURL}), completions.create).
 if ! (cd "$WORK" && timeout 300 npm install --no-audit --no-fund --loglevel=error openai@4 >"$WORK/npm.log" 2>&1); then
   echo "FAIL: npm install openai@4 failed:" >&2

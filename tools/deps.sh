@@ -3,8 +3,9 @@
 # Sourced by tools/test.sh and tools/quickstart.sh; safe to run again.
 set -euo pipefail
 
+# libcpp-httplib-dev + pkg-config: `bloomz serve` (its .pc file carries the library's -D flags).
 BLOOMZ_PACKAGES=(build-essential cmake ninja-build git libcli11-dev libfmt-dev libspdlog-dev
-                 libgtest-dev nlohmann-json3-dev)
+                 libgtest-dev nlohmann-json3-dev libcpp-httplib-dev pkg-config)
 
 bloomz_install_deps() {
   local missing=()
