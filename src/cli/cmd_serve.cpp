@@ -109,8 +109,8 @@ class ShutdownOnSignal {
 
 int run_serve(ServeOptions& opt, const CommonOptions& common) {
   ShutdownOnSignal::block_signals();
-  apply_runtime_options(common);
   server::setup_server_logging(opt.log_format == "json" ? server::LogFormat::Json : server::LogFormat::Text);
+  apply_runtime_options(common);
   if (opt.api_key.empty()) {
     if (const char* env = std::getenv("BLOOMZ_API_KEY"); env != nullptr) opt.api_key = env;
   }

@@ -40,6 +40,15 @@ class JsonLinesSink : public spdlog::sinks::base_sink<std::mutex> {
   void flush_() override { std::fflush(stderr); }
 };
 
+// A path is the client's text: in a text log, control bytes could forge lines.
+std::string printable(std::string_view s) {
+  std::string out(s);
+  for (char& c : out) {
+    if (static_cast<unsigned char>(c) < 0x20 || c == 0x7f) c = '?';
+  }
+  return out;
+}
+
 }  // namespace
 
 void setup_server_logging(LogFormat format) {
@@ -63,7 +72,7 @@ void log_request(const RequestLogLine& l) {
                              {"gen_tokens", l.gen_tokens}, {"ms", l.ms}})
                            .dump(-1, ' ', false, json::error_handler_t::replace));
   } else {
-    spdlog::info("{} {} {} prompt_tokens={} gen_tokens={} {:.1f} ms", l.method, l.path, l.status, l.prompt_tokens, l.gen_tokens, l.ms);
+    spdlog::info("{} {} {} prompt_tokens={} gen_tokens={} {:.1f} ms", printable(l.method), printable(l.path), l.status, l.prompt_tokens, l.gen_tokens, l.ms);
   }
 }
 
