@@ -130,15 +130,25 @@ int run_serve(ServeOptions& opt, const CommonOptions& common) {
   // are not stuck behind waiting completions.
   const size_t workers = so.slots + so.queue + 4;
   svr.new_task_queue = [workers] { return new httplib::ThreadPool(workers); };
+  // httplib's default also sets SO_REUSEPORT, which lets a second server share the port unnoticed;
+  // SO_REUSEADDR alone still allows a quick restart.
+  svr.set_socket_options([](int sock) {
+    const int yes = 1;
+    setsockopt(sock, SOL_SOCKET, SO_REUSEADDR, &yes, sizeof yes);
+  });
   server::HttpApi api(tok, scheduler,
                       {.api_key = opt.api_key, .max_body = static_cast<size_t>(opt.max_body),
                        .model_name = std::filesystem::path(path).filename().string()});
   api.install(svr);
 
   int port = opt.port;
+  errno = 0;
   const bool bound = port == 0 ? (port = svr.bind_to_any_port(opt.host)) > 0 : svr.bind_to_port(opt.host, port);
   if (!bound) {
-    throw Error(ErrorKind::Io, fmt::format("cannot listen on {}:{} (--host/--port): {}", opt.host, opt.port, std::strerror(errno)));
+    // httplib does not say why; errno does when bind() or listen() failed (in use, no permission).
+    const bool bind_error = errno == EADDRINUSE || errno == EACCES || errno == EADDRNOTAVAIL;
+    throw Error(ErrorKind::Io, fmt::format("cannot listen on {}:{} (--host/--port): {}", opt.host, opt.port,
+                                           bind_error ? std::strerror(errno) : "not an address of this machine"));
   }
   if (!svr.raise_backlog(SOMAXCONN)) spdlog::warn("cannot raise the listen backlog: {}", std::strerror(errno));
   spdlog::info("listening on http://{}:{} ({}, {} slots, queue {}, context {}{})", opt.host, port, path, so.slots, so.queue,
