@@ -404,3 +404,12 @@ TEST(Serve, JsonLogFormat) {
   }
   EXPECT_EQ(requests, 2);
 }
+
+TEST(Serve, PortInUseIsAnErrorNamingTheFlag) {
+  ServeProcess srv("-m " + kModel + " --parallel 1 -t 1");
+  const bloomz::test::Outcome r = bloomz::test::run_bloomz("serve -m " + kModel + " -t 1 --port " + std::to_string(srv.port()));
+  EXPECT_EQ(r.status, 1);
+  EXPECT_NE(r.err.find("--host/--port"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("Address already in use"), std::string::npos) << r.err;
+  EXPECT_EQ(get(srv.port(), "/health").status, 200);
+}
