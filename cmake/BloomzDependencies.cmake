@@ -4,6 +4,11 @@ find_package(spdlog REQUIRED)         # libspdlog-dev (built on the external fmt
 find_package(CLI11 REQUIRED)          # libcli11-dev
 find_package(nlohmann_json REQUIRED)  # nlohmann-json3-dev: JSON Lines in/out (see README)
 find_package(Threads REQUIRED)
+if(BLOOMZ_SERVER)
+  # libcpp-httplib-dev ships a pkg-config file (its compiled library wants its own -D flags).
+  find_package(PkgConfig REQUIRED)
+  pkg_check_modules(HTTPLIB REQUIRED IMPORTED_TARGET cpp-httplib)
+endif()
 if(BLOOMZ_OPENMP)
   find_package(OpenMP REQUIRED COMPONENTS CXX)
 endif()

@@ -40,8 +40,9 @@ if [ ! -f "$GTEST_PREFIX/lib/cmake/GTest/GTestConfig.cmake" ]; then
 fi
 
 # ---- bloomz: the library, the CLI (model_load_test needs it) and the unit + kernel test executables
+# (without `serve`: pkg-config would hand the host's cpp-httplib to the cross linker)
 cmake -S . -B "$BUILD_DIR" -G Ninja -DCMAKE_BUILD_TYPE=Release -DCMAKE_TOOLCHAIN_FILE="$TOOLCHAIN" \
-  -DGTest_DIR="$GTEST_PREFIX/lib/cmake/GTest" -DBLOOMZ_BUILD_TOOLS=OFF >/dev/null
+  -DGTest_DIR="$GTEST_PREFIX/lib/cmake/GTest" -DBLOOMZ_BUILD_TOOLS=OFF -DBLOOMZ_SERVER=OFF >/dev/null
 targets=(bloomz_core fp16_test kernels_test matmul_test gguf_test model_load_test tokenizer_test sampler_test)
 cmake --build "$BUILD_DIR" -j "$JOBS" --target "${targets[@]}"
 echo "arm-test: built in $(( $(date +%s) - start )) s" >&2

@@ -5,8 +5,9 @@ set -euo pipefail
 
 # parallel: GNU parallel, the runner of the sharded batch test (batch_scale_test).
 # libsimde-dev: the emulated AVX-512 kernel tables of the tests (bloomz_core_simde).
+# libcpp-httplib-dev + pkg-config: `bloomz serve` (its .pc file carries the library's -D flags).
 BLOOMZ_PACKAGES=(build-essential cmake ninja-build git libcli11-dev libfmt-dev libspdlog-dev
-                 libgtest-dev nlohmann-json3-dev libsimde-dev parallel)
+                 libgtest-dev nlohmann-json3-dev libsimde-dev parallel libcpp-httplib-dev pkg-config)
 
 bloomz_install_deps() {
   local missing=()

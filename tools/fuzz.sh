@@ -2,7 +2,7 @@
 # Builds the libFuzzer targets (clang, -fsanitize=fuzzer,address,undefined) and runs each for
 # SECONDS_PER_TARGET (default 30), one process each, one after the other.
 #   tools/fuzz.sh [SECONDS_PER_TARGET] [TARGET...]      e.g. tools/fuzz.sh 3600 fuzz_gguf
-# Targets: fuzz_gguf fuzz_model fuzz_tokenizer fuzz_detok fuzz_cli. Seeds come from
+# Targets: fuzz_gguf fuzz_model fuzz_tokenizer fuzz_detok fuzz_cli fuzz_server_request. Seeds come from
 # tests/data/fuzz/<target>/ (and the fixture model); every file in tests/data/fuzz/regressions/
 # <target>/ is replayed first. New corpus entries go to $FUZZ_DIR/corpus/<target> (kept between
 # runs), crashes to $FUZZ_DIR/artifacts/<target>/. Exit status 0 only when nothing was found.
@@ -13,7 +13,7 @@ ROOT=$PWD
 SECONDS_PER_TARGET="${1:-30}"
 shift || true
 TARGETS=("$@")
-if [ "${#TARGETS[@]}" -eq 0 ]; then TARGETS=(fuzz_gguf fuzz_model fuzz_tokenizer fuzz_detok fuzz_cli); fi
+if [ "${#TARGETS[@]}" -eq 0 ]; then TARGETS=(fuzz_gguf fuzz_model fuzz_tokenizer fuzz_detok fuzz_cli fuzz_server_request); fi
 FUZZ_DIR="${FUZZ_DIR:-build-fuzz}"
 
 source tools/deps.sh
@@ -67,6 +67,7 @@ for t in "${TARGETS[@]}"; do
     fuzz_tokenizer) args+=(-max_len=1024) ;;
     fuzz_detok) args+=(-max_len=512) ;;
     fuzz_cli) args+=(-max_len=512 -dict="$DATA/cli.dict") ;;
+    fuzz_server_request) args+=(-max_len=2048 -dict="$DATA/server.dict") ;;
   esac
   if "$bin" "${args[@]}" "$corpus" "${seeds[@]}" >"$log" 2>&1; then
     execs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log" | tail -1)

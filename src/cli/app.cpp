@@ -32,6 +32,11 @@ Command build_app(CLI::App& app, CommonOptions& common, std::vector<Command>& co
   commands.push_back(add_bench_command(app, common));
   commands.push_back(add_perplexity_command(app, common));
   commands.push_back(add_score_command(app, common));
+#ifdef BLOOMZ_HAVE_SERVER
+  commands.push_back(add_serve_command(app, common));
+#else
+  commands.push_back(add_unbuilt_command(app, "serve", "HTTP server (configure with BLOOMZ_SERVER=ON and libcpp-httplib-dev)"));
+#endif
   return generate;
 }
 

@@ -44,6 +44,7 @@ Command add_logits_command(CLI::App& root, CommonOptions& common);
 Command add_bench_command(CLI::App& root, CommonOptions& common);
 Command add_perplexity_command(CLI::App& root, CommonOptions& common);
 Command add_score_command(CLI::App& root, CommonOptions& common);
+Command add_serve_command(CLI::App& root, CommonOptions& common);
 Command add_generate_options(CLI::App& root, CommonOptions& common);
 // A command that is documented but not built yet: its help says so and running it exits 2.
 Command add_unbuilt_command(CLI::App& root, const std::string& name, const std::string& what);
