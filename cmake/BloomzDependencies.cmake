@@ -17,9 +17,9 @@ if(BLOOMZ_BUILD_TESTS)
 endif()
 # libsimde-dev (header-only): the emulated AVX-512 test build (issue 15). Required for the tests on
 # x86-64, so that the AVX-512 tables are tested on every machine, with or without AVX-512.
-if(BLOOMZ_BUILD_TESTS AND BLOOMZ_X86_SIMD AND CMAKE_SYSTEM_PROCESSOR MATCHES "^(x86_64|AMD64|amd64)$")
+if(BLOOMZ_BUILD_TESTS AND BLOOMZ_SIMDE_TESTS AND BLOOMZ_X86_SIMD AND CMAKE_SYSTEM_PROCESSOR MATCHES "^(x86_64|AMD64|amd64)$")
   find_path(BLOOMZ_SIMDE_INCLUDE_DIR simde/x86/avx512.h)
   if(NOT BLOOMZ_SIMDE_INCLUDE_DIR)
-    message(FATAL_ERROR "SIMDe headers not found (simde/x86/avx512.h): install libsimde-dev, or configure with -DBLOOMZ_BUILD_TESTS=OFF")
+    message(FATAL_ERROR "SIMDe headers not found (simde/x86/avx512.h): install libsimde-dev, or configure with -DBLOOMZ_SIMDE_TESTS=OFF")
   endif()
 endif()
