@@ -26,8 +26,9 @@ if(BLOOMZ_KERNELS_X86)
   set_source_files_properties(${_bk}/kernels/x86_avx512.cpp PROPERTIES COMPILE_OPTIONS "${_x86_512}")
   set_source_files_properties(${_bk}/kernels/x86_avx512vnni.cpp PROPERTIES COMPILE_OPTIONS "${_x86_512};-mavx512vnni")
   # SIMDe builds: AVX2 flags only (SIMDe uses native AVX2 for the halves of each 512-bit operation).
+  # -Wno-psabi: 64-byte SIMDe values passed between internal functions of these TUs only.
   set_source_files_properties(${_bk}/kernels/x86_avx512_simde.cpp ${_bk}/kernels/x86_avx512vnni_simde.cpp
-    PROPERTIES COMPILE_OPTIONS "${_x86_base}")
+    PROPERTIES COMPILE_OPTIONS "${_x86_base};-Wno-psabi")
 endif()
 # AArch64: the NEON baseline table (ARMv8.0 Advanced SIMD, always present on AArch64) and the
 # NEON + dot-product table (SDOT, ARMv8.2-A), one body (arm_neon.inl) compiled twice; the second is

@@ -6,9 +6,11 @@
 #include <immintrin.h>
 
 // GCC 12 reports its own _mm512_undefined_*() operands (the pass-through of unmasked 512-bit
-// intrinsics such as _mm512_cvtepi32_ps) as maybe uninitialized wherever they are inlined.
+// intrinsics such as _mm512_cvtepi32_ps) as maybe uninitialized wherever they are inlined, and
+// the self-initialized _mm256_undefined_*() inside _mm512_extract*x4 as uninitialized.
 #if defined(__GNUC__) && !defined(__clang__) && defined(__AVX512F__)
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#pragma GCC diagnostic ignored "-Wuninitialized"
 #endif
 
 #if defined(BLOOMZ_X86_SIMDE) && BLOOMZ_X86_SIMDE

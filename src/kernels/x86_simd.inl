@@ -208,6 +208,8 @@ struct K32 {
   using Block = typename Wt::Block;
   using ABlock = typename Wt::ABlock;
   static constexpr bool kTiled8 = true;
+  using Weights = Wt;
+  static constexpr bool kRows16 = std::is_same_v<Wt, W4_0> || std::is_same_v<Wt, W8_0>;  // AVX-512: Rows16
 
   template <int NT>
   struct Ctx {
@@ -342,6 +344,99 @@ struct KNib : K32<Wt> {
   }
 };
 
+#if BLOOMZ_X86_AVX512
+// Small token groups (decoding) over Q4_0 / Q8_0 rows in the file's layout, AVX-512 tables: 16 rows
+// per step. Q4_0 puts four rows in a register (128-bit chunk k = row k of the four), Q8_0 two (one
+// per 256-bit half); two or three unpack+add rounds leave one exact block sum per row, with the
+// rows in a fixed lane order (lane_row) that the gathered scales follow, put back in row order at
+// the end. Per output the integer sums and float steps are those of rows8.
+inline __m512i load4x16(const void* p0, const void* p1, const void* p2, const void* p3) {
+  return _mm512_inserti64x4(_mm512_castsi256_si512(_mm256_loadu2_m128i(static_cast<const __m128i*>(p1), static_cast<const __m128i*>(p0))),
+                            _mm256_loadu2_m128i(static_cast<const __m128i*>(p3), static_cast<const __m128i*>(p2)), 1);
+}
+inline __m512i load2x32(const void* p0, const void* p1) {
+  return _mm512_inserti64x4(_mm512_castsi256_si512(loadu(p0)), loadu(p1), 1);
+}
+// Per 128-bit chunk: [a, b, c, d] lane sums -> element e = the sum of register e's four lanes.
+inline __m512i reduce4x4(__m512i a, __m512i b, __m512i c, __m512i d) {
+  const __m512i ab = _mm512_add_epi32(_mm512_unpacklo_epi32(a, b), _mm512_unpackhi_epi32(a, b));
+  const __m512i cd = _mm512_add_epi32(_mm512_unpacklo_epi32(c, d), _mm512_unpackhi_epi32(c, d));
+  return _mm512_add_epi32(_mm512_unpacklo_epi64(ab, cd), _mm512_unpackhi_epi64(ab, cd));
+}
+
+template <typename Wt>
+struct Rows16 {
+  using Block = typename Wt::Block;
+  static constexpr bool kQ4 = std::is_same_v<Wt, W4_0>;
+  // Lane L = 4c + e (128-bit chunk c, element e) holds row lane_row(L). Q4_0: register e's chunk c,
+  // row 4e + c. Q8_0 (register j = rows 2j | 2j + 1 by 256-bit half): chunks 0-3 hold rows 2e,
+  // 2e + 1, 8 + 2e, 9 + 2e (see the last reduction step in run).
+  static constexpr int lane_row(int L) {
+    const int c = L / 4, e = L % 4;
+    if constexpr (kQ4) return 4 * e + c;
+    else return (c / 2) * 8 + 2 * e + c % 2;
+  }
+
+  template <int NT>
+  static void run(const Block* const* w, const typename K32<Wt>::template Ctx<NT>& c, __m512* out, int64_t n,
+                  const Prefetch& pf) {
+    alignas(64) int32_t off[16];
+    for (int L = 0; L < 16; ++L)
+      off[L] = static_cast<int32_t>(reinterpret_cast<const char*>(w[lane_row(L)]) - reinterpret_cast<const char*>(w[0]));
+    const __m512i idx = _mm512_load_si512(off);
+    __m512 acc[NT];
+    for (int t = 0; t < NT; ++t) acc[t] = _mm512_setzero_ps();
+    for (int64_t b = 0; b < n / 32; ++b) {
+      pf(b);
+      // the 16 rows' fp16 scales (the low half of a 32-bit gather at each block start), in lane order
+      const __m512 dw = _mm512_cvtph_ps(_mm512_cvtepi32_epi16(_mm512_i32gather_epi32(idx, &w[0][b].d, 1)));
+      if constexpr (kQ4) {
+        const __m512i m4 = _mm512_set1_epi8(0x0F);
+        __m512i lo[4], hi[4];
+        for (int j = 0; j < 4; ++j) {
+          const __m512i v = load4x16(w[4 * j][b].qs, w[4 * j + 1][b].qs, w[4 * j + 2][b].qs, w[4 * j + 3][b].qs);
+          lo[j] = _mm512_and_si512(v, m4);
+          hi[j] = _mm512_and_si512(_mm512_srli_epi16(v, 4), m4);
+        }
+        for (int t = 0; t < NT; ++t) {
+          const __m512i qlo = _mm512_broadcast_i32x4(_mm_loadu_si128(reinterpret_cast<const __m128i*>(c.a[t][b].qs)));
+          const __m512i qhi = _mm512_broadcast_i32x4(_mm_loadu_si128(reinterpret_cast<const __m128i*>(c.a[t][b].qs + 16)));
+          __m512i pr[4];
+          for (int j = 0; j < 4; ++j) pr[j] = V16::dpbusd(V16::dpbusd(_mm512_setzero_si512(), lo[j], qlo), hi[j], qhi);
+          const __m512i isum = _mm512_sub_epi32(reduce4x4(pr[0], pr[1], pr[2], pr[3]), _mm512_set1_epi32(c.off[t][b]));
+          acc[t] = _mm512_fmadd_ps(_mm512_mul_ps(dw, _mm512_set1_ps(c.d[t][b])), _mm512_cvtepi32_ps(isum), acc[t]);
+        }
+      } else {
+        __m512i sw[8], uw[8];  // signed weights; with VNNI w ^ 0x80 (w + 128), else |w|
+        for (int j = 0; j < 8; ++j) {
+          sw[j] = load2x32(w[2 * j][b].qs, w[2 * j + 1][b].qs);
+          uw[j] = kVnni ? _mm512_xor_si512(sw[j], _mm512_set1_epi8(static_cast<char>(0x80))) : _mm512_abs_epi8(sw[j]);
+        }
+        for (int t = 0; t < NT; ++t) {
+          const __m512i q = _mm512_broadcast_i64x4(loadu(c.a[t][b].qs));
+          __m512i pr[8];
+          for (int j = 0; j < 8; ++j)
+            pr[j] = kVnni ? V16::dpbusd(_mm512_setzero_si512(), uw[j], q)
+                          : V16::dpbusd(_mm512_setzero_si512(), uw[j], V16::apply_sign(q, sw[j]));
+          // X chunk c: element e = register e's chunk-c sum (rows 2e, 2e + 1 by half); Y likewise for 4-7
+          const __m512i x = reduce4x4(pr[0], pr[1], pr[2], pr[3]), y = reduce4x4(pr[4], pr[5], pr[6], pr[7]);
+          // chunks (0 + 1) and (2 + 3) of X, then of Y: rows 2e | 2e + 1 | 8 + 2e | 9 + 2e
+          __m512i isum = _mm512_add_epi32(_mm512_shuffle_i32x4(x, y, 0x88), _mm512_shuffle_i32x4(x, y, 0xDD));
+          if constexpr (kVnni) isum = _mm512_sub_epi32(isum, _mm512_set1_epi32(128 * sum_q8(c.a[t][b].qs)));
+          acc[t] = _mm512_fmadd_ps(_mm512_mul_ps(dw, _mm512_set1_ps(c.d[t][b])), _mm512_cvtepi32_ps(isum), acc[t]);
+        }
+      }
+    }
+    alignas(64) int32_t to_rows[16];
+    for (int L = 0; L < 16; ++L) to_rows[lane_row(L)] = L;
+    const __m512i perm = _mm512_load_si512(to_rows);
+    for (int t = 0; t < NT; ++t) out[t] = _mm512_permutexvar_ps(perm, acc[t]);
+  }
+};
+template <typename K>
+concept HasRows16 = K::kRows16;
+#endif
+
 // Kernels without per-group preparation just see the activation pointers.
 template <int NT>
 struct PlainCtx {
@@ -431,6 +526,46 @@ struct UnpackQ6K {
   }
 };
 
+#if BLOOMZ_X86_AVX512
+// Two consecutive 32-element groups of a K-quant block in one 512-bit register (AVX-512 tables):
+// group 2p in the low half, 2p + 1 in the high half, each half the codes the 256-bit unpacker gives.
+inline __m512i join256(__m256i lo, __m256i hi) { return _mm512_inserti64x4(_mm512_castsi256_si512(lo), hi, 1); }
+
+struct UnpackQ4KPair {
+  const uint8_t* qs;
+  explicit UnpackQ4KPair(const block_q4_K& b) : qs(b.qs) {}
+  __m512i operator()(int p) const {
+    const __m256i v = loadu(qs + 32 * p);
+    return _mm512_and_si512(join256(v, _mm256_srli_epi16(v, 4)), _mm512_set1_epi8(0x0F));
+  }
+};
+
+struct UnpackQ5KPair {
+  const uint8_t* qs;
+  __m256i qh;
+  explicit UnpackQ5KPair(const block_q5_K& b) : qs(b.qs), qh(loadu(b.qh)) {}
+  __m512i operator()(int p) const {
+    const __m256i v = loadu(qs + 32 * p);
+    const __m512i lo = _mm512_and_si512(join256(v, _mm256_srli_epi16(v, 4)), _mm512_set1_epi8(0x0F));
+    const __m512i hb = _mm512_and_si512(join256(shift16(qh, 4 - 2 * p), shift16(qh, 3 - 2 * p)), _mm512_set1_epi8(0x10));
+    return _mm512_or_si512(lo, hb);
+  }
+};
+
+struct UnpackQ6KPair {  // groups 2p, 2p + 1 = j 2(p%2), 2(p%2) + 1 of half p/2: one 64-byte ql run
+  const block_q6_K& b;
+  explicit UnpackQ6KPair(const block_q6_K& blk) : b(blk) {}
+  __m512i operator()(int p) const {
+    const int n = p / 2, jj = p % 2;
+    const __m512i l = _mm512_loadu_si512(b.ql + 64 * n);
+    const __m512i lo = _mm512_and_si512(jj ? _mm512_srli_epi16(l, 4) : l, _mm512_set1_epi8(0x0F));
+    const __m256i h = loadu(b.qh + 32 * n);
+    const __m512i hb = _mm512_and_si512(join256(shift16(h, 4 - 4 * jj), shift16(h, 2 - 4 * jj)), _mm512_set1_epi8(0x30));
+    return _mm512_or_si512(lo, hb);
+  }
+};
+#endif
+
 // Per-type block facts for the shared K-quant loop.
 struct Q2KTraits {
   using Block = block_q2_K;
@@ -496,15 +631,24 @@ struct Q45KTraitsBase {
 struct Q4KTraits : Q45KTraitsBase<block_q4_K> {
   using Block = block_q4_K;
   using Unpack = UnpackQ4K;
+#if BLOOMZ_X86_AVX512
+  using UnpackPair = UnpackQ4KPair;
+#endif
 };
 struct Q5KTraits : Q45KTraitsBase<block_q5_K> {
   using Block = block_q5_K;
   using Unpack = UnpackQ5K;
+#if BLOOMZ_X86_AVX512
+  using UnpackPair = UnpackQ5KPair;
+#endif
 };
 
 struct Q6KTraits {
   using Block = block_q6_K;
   using Unpack = UnpackQ6K;
+#if BLOOMZ_X86_AVX512
+  using UnpackPair = UnpackQ6KPair;
+#endif
   static constexpr int kOffsetShift = 5;  // u = q + 32
   static constexpr bool kHasMin = false;
   static __m256i scales(const Block& b, __m256i&) {
@@ -517,7 +661,9 @@ struct Q6KTraits {
 // Per output the float operations are the reference's (ref.cpp): per superblock the exact integer
 // sums isum and imin, then s = s + (d * isum - dmin * imin) with d = d_w * d_a, dmin = dmin_w * d_a
 // (s = s + d * isum without mins). The tiled prompt kernels (x86_simd_tiles.inl) do the same.
-template <typename Tr>
+//
+// Wide (AVX-512 tables, Q4_K/Q5_K/Q6_K): two groups per 512-bit step, the same exact sums.
+template <typename Tr, bool kWide = false>
 struct KQK {
   template <int NT>
   using Ctx = PlainCtx<NT>;
@@ -536,15 +682,33 @@ struct KQK {
       __m256i mins16 = _mm256_setzero_si256();
       const __m256i sc16 = Tr::scales(w[b], mins16);
       const __m256i split = split_scales(sc16);
-      const typename Tr::Unpack unpack(w[b]);
       __m256i isum[NT];
-      for (int t = 0; t < NT; ++t) isum[t] = _mm256_setzero_si256();
-#pragma GCC unroll 8
-      for (int k = 0; k < 8; ++k) {
-        const __m256i u = unpack(k);
-        const __m256i scv = group_scales(split, k);
+#if BLOOMZ_X86_AVX512
+      if constexpr (kWide) {
+        const typename Tr::UnpackPair unpack2(w[b]);
+        __m512i isum2[NT];
+        for (int t = 0; t < NT; ++t) isum2[t] = _mm512_setzero_si512();
+#pragma GCC unroll 4
+        for (int p = 0; p < 4; ++p) {
+          const __m512i u = unpack2(p);
+          const __m512i scv = join256(group_scales(split, 2 * p), group_scales(split, 2 * p + 1));
+          for (int t = 0; t < NT; ++t)
+            isum2[t] = V16::dpwssd(isum2[t], _mm512_maddubs_epi16(u, _mm512_loadu_si512(a[t][b].qs + 64 * p)), scv);
+        }
         for (int t = 0; t < NT; ++t)
-          isum[t] = dpwssd(isum[t], dot_u8_16(u, loadu(a[t][b].qs + 32 * k)), scv);
+          isum[t] = _mm256_add_epi32(_mm512_castsi512_si256(isum2[t]), _mm512_extracti64x4_epi64(isum2[t], 1));
+      } else
+#endif
+      {
+        const typename Tr::Unpack unpack(w[b]);
+        for (int t = 0; t < NT; ++t) isum[t] = _mm256_setzero_si256();
+#pragma GCC unroll 8
+        for (int k = 0; k < 8; ++k) {
+          const __m256i u = unpack(k);
+          const __m256i scv = group_scales(split, k);
+          for (int t = 0; t < NT; ++t)
+            isum[t] = dpwssd(isum[t], dot_u8_16(u, loadu(a[t][b].qs + 32 * k)), scv);
+        }
       }
       // lanes 0, 1: the weight's d and dmin (times d_a below)
       const __m128 dw = _mm_setr_ps(Tr::d(w[b]), Tr::dmin(w[b]), 0.0f, 0.0f);
@@ -695,7 +859,26 @@ void run_group(const DotArgs& p, int64_t t0) {
   const typename K::template Ctx<NT> ctx(acts, p.n);
   if constexpr (Tiled8<K>) {
     using Block = typename K::Block;
-    for (int64_t r = p.r0; r < p.r1; r += 8) {
+    int64_t r = p.r0;
+#if BLOOMZ_X86_AVX512
+    if constexpr (HasRows16<K> && NT < 4) {
+      if (16 * p.w_stride < (int64_t{1} << 31)) {  // gather offsets are int32
+        for (; r < p.r1; r += 16) {
+          const int nr = static_cast<int>(p.r1 - r < 16 ? p.r1 - r : 16);
+          const Block* w[16];
+          for (int i = 0; i < 16; ++i)
+            w[i] = reinterpret_cast<const Block*>(p.w + (r + (i < nr ? i : nr - 1)) * p.w_stride);
+          const int64_t nb = p.n / 32;
+          const Prefetch pf{reinterpret_cast<const char*>(p.w + (r + 16) * p.w_stride),
+                            (16 * p.w_stride + 64 * nb - 1) / (64 * nb)};
+          __m512 out[NT];
+          Rows16<typename K::Weights>::template run<NT>(w, ctx, out, p.n, pf);
+          for (int t = 0; t < NT; ++t) V16::store(p.y + (t0 + t) * p.ldy + r, out[t], nr);
+        }
+      }
+    }
+#endif
+    for (; r < p.r1; r += 8) {
       const int nr = static_cast<int>(p.r1 - r < 8 ? p.r1 - r : 8);
       const Block* w[8];
       for (int i = 0; i < 8; ++i)
@@ -1097,8 +1280,8 @@ const KernelTable kTable = {
      rect_auto<KNib<W4_0>, Tile32<W4_0>>, rect_auto<KNib<W4_1>, Tile32<W4_1>>,
      rect_auto<KNib<W5_0>, Tile32<W5_0>>, rect_auto<KNib<W5_1>, Tile32<W5_1>>,
      rect_auto<K32<W8_0>, Tile32<W8_0>>, rect_auto<KQK<Q2KTraits>, TileK<Q2KTraits>>,
-     rect_auto<KQK<Q3KTraits>, TileK<Q3KTraits>>, rect_auto<KQK<Q4KTraits>, TileK<Q4KTraits>>,
-     rect_auto<KQK<Q5KTraits>, TileK<Q5KTraits>>, rect_auto<KQK<Q6KTraits>, TileK<Q6KTraits>>},
+     rect_auto<KQK<Q3KTraits>, TileK<Q3KTraits>>, rect_auto<KQK<Q4KTraits, kAvx512>, TileK<Q4KTraits>>,
+     rect_auto<KQK<Q5KTraits, kAvx512>, TileK<Q5KTraits>>, rect_auto<KQK<Q6KTraits, kAvx512>, TileK<Q6KTraits>>},
     attn_f16,
     bias_gelu,
     {nullptr, nullptr, nullptr, rect_x8<X8Q4_0>, nullptr, nullptr, nullptr, rect_x8<X8Q8_0>, nullptr, nullptr,

@@ -210,6 +210,24 @@ inline __m256i cvtepi32_epi16(simde__m512i a) {
 #define _mm512_slli_epi16 simde_mm512_slli_epi16
 #undef _mm512_or_si512
 #define _mm512_or_si512 simde_mm512_or_si512
+#undef _mm512_loadu_si512
+#define _mm512_loadu_si512 simde_mm512_loadu_si512
+#undef _mm512_broadcast_i32x4
+#define _mm512_broadcast_i32x4 simde_mm512_broadcast_i32x4
+#undef _mm512_broadcast_i64x4
+#define _mm512_broadcast_i64x4 simde_mm512_broadcast_i64x4
+#undef _mm512_unpacklo_epi32
+#define _mm512_unpacklo_epi32 simde_mm512_unpacklo_epi32
+#undef _mm512_unpackhi_epi32
+#define _mm512_unpackhi_epi32 simde_mm512_unpackhi_epi32
+#undef _mm512_unpacklo_epi64
+#define _mm512_unpacklo_epi64 simde_mm512_unpacklo_epi64
+#undef _mm512_unpackhi_epi64
+#define _mm512_unpackhi_epi64 simde_mm512_unpackhi_epi64
+#undef _mm512_shuffle_i32x4
+#define _mm512_shuffle_i32x4 simde_mm512_shuffle_i32x4
+#undef _mm512_permutexvar_ps
+#define _mm512_permutexvar_ps simde_mm512_permutexvar_ps
 
 // Missing or broken in SIMDe 0.7.4, or slow there: written above.
 #undef _mm512_cvtepi32_ps
