@@ -32,11 +32,10 @@ std::byte* MatmulWorkspace::reserve(size_t bytes) {
 
 namespace {
 
-constexpr int64_t kRowsPerItemDecode = 64;  // T small: rows per parallel item
 constexpr int64_t kRowsPerItemBatch = 32;   // T large: rows whose weights stay in L1/L2
 constexpr int64_t kTokensPerChunk = 64;     // tokens per kernel call within an item
 
-// Item boundaries for x8 weights, any T. Each item costs a shared-counter fetch and a kernel entry
+// Item boundaries for x8 weights (any T) and for file-layout weights while decoding (T < 4). Each item costs a shared-counter fetch and a kernel entry
 // (64-row items cost 8-14 % of a 560m decode step), so items are large (up to 256 rows, which
 // keeps a prompt chunk's weights in L2), and they shrink towards the end of the matrix (guided
 // scheduling: a quarter share of the rows left per thread, 32 at least) so that the last one does
@@ -98,10 +97,19 @@ void matmul_table(const kernels::KernelTable& kt, const TensorView& w, const flo
   };
   if (!w.x8) {
     const DotFn dot = kt.dot[static_cast<int>(wt)];
-    const int64_t rows_per_item = n_tok < 4 ? kRowsPerItemDecode : kRowsPerItemBatch;  // multiples of 8
-    parallel_for(0, (w.rows + rows_per_item - 1) / rows_per_item, [&](int64_t i) {
-      const int64_t r0 = i * rows_per_item;
-      rectangle(dot, w.data, w.row_bytes, r0, std::min(w.rows, r0 + rows_per_item), y);
+    if (n_tok < 4) {  // decoding: 64-row items ran the 560m head at 21 GB/s on two threads, these at 28-32
+      static thread_local std::vector<int64_t> bounds_of_this_thread;
+      std::vector<int64_t>& bounds = bounds_of_this_thread;  // the team reads this thread's copy
+      x8_item_bounds(w.rows, bounds);
+      parallel_for(0, static_cast<int64_t>(bounds.size()) - 1, [&](int64_t i) {
+        const auto k = static_cast<size_t>(i);
+        rectangle(dot, w.data, w.row_bytes, bounds[k], bounds[k + 1], y);
+      });
+      return;
+    }
+    parallel_for(0, (w.rows + kRowsPerItemBatch - 1) / kRowsPerItemBatch, [&](int64_t i) {
+      const int64_t r0 = i * kRowsPerItemBatch;
+      rectangle(dot, w.data, w.row_bytes, r0, std::min(w.rows, r0 + kRowsPerItemBatch), y);
     });
     return;
   }
