@@ -338,9 +338,9 @@ std::optional<std::string_view> GgufFile::get_string_opt(std::string_view key) c
   return typed(*this, kv, key, GgufType::STRING).value.str;
 }
 
-std::vector<std::string_view> GgufFile::get_string_array(std::string_view key) const {
+HugeVector<std::string_view> GgufFile::get_string_array(std::string_view key) const {
   const GgufKv& kv = array_of(*this, key, GgufType::STRING);
-  std::vector<std::string_view> out;
+  HugeVector<std::string_view> out;
   out.reserve(static_cast<size_t>(kv.value.array_count));
   // Already bounds-checked by parse(); just walk the length-prefixed strings again.
   const std::byte* p = kv.value.array_data;

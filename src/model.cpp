@@ -133,7 +133,27 @@ std::unique_ptr<const Model> Model::load(const std::string& path, const LoadOpti
   }
   b.check_all_used();
   if (options.repack) m->repack_matrices();
+  if (options.prefault && m->file_.is_mapped()) m->start_prefault();
   return m;
+}
+
+void Model::start_prefault() {
+  std::vector<const TensorView*> order;
+  for (const LayerWeights& l : layers)
+    for (const TensorView* t : {&l.attn_qkv, &l.attn_output, &l.ffn_up, &l.ffn_down}) order.push_back(t);
+  order.push_back(&output);
+  std::erase_if(order, [](const TensorView* t) { return t->x8; });  // repacked: not file pages
+  prefault_ = std::jthread([order = std::move(order)](std::stop_token stop) {
+    for (const TensorView* t : order) {
+      if (stop.stop_requested()) return;
+      const auto* p = reinterpret_cast<const volatile unsigned char*>(t->data);
+      const int64_t bytes = t->rows * t->row_bytes;
+      unsigned sink = 0;
+      for (int64_t off = 0; off < bytes; off += 4096) sink += p[off];
+      if (bytes > 0) sink += p[bytes - 1];
+      (void)sink;
+    }
+  });
 }
 
 void Model::FreeDeleter::operator()(std::byte* p) const { std::free(p); }

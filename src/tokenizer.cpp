@@ -60,16 +60,16 @@ struct Tokenizer::Impl {
   // Interned strings: ids [0, n_vocab) are the vocabulary, ids >= n_vocab are strings that
   // occur in merges but are not tokens ("virtual" ids; they can take part in merges but map
   // to no token, exactly as llama.cpp's string-keyed merge table behaves).
-  std::string arena;
+  HugeVector<char> arena;
   struct Entry {
     uint32_t off, len;
   };
-  std::vector<Entry> entries;  // by id
+  HugeVector<Entry> entries;  // by id
   struct Slot {
     uint32_t h;  // low 32 bits of the string's hash (also its home position)
     int32_t id;  // -1 = empty
   };
-  std::vector<Slot> slots;  // open addressing, linear probing
+  HugeVector<Slot> slots;  // open addressing, linear probing
   size_t slot_mask = 0;
   size_t n_interned = 0;
 
@@ -78,13 +78,13 @@ struct Tokenizer::Impl {
     uint32_t rank = 0;
     int32_t result = -1;
   };
-  std::vector<MergeSlot> merge_slots;
+  HugeVector<MergeSlot> merge_slots;
   size_t merge_mask = 0;
   int merge_shift = 60;  // 64 - log2(table size)
   size_t n_merges = 0;
 
   std::array<int32_t, 256> byte_ids{};  // id of the one-character string of each raw byte
-  std::vector<TokenType> types;
+  HugeVector<TokenType> types;
   std::vector<int32_t> special_ids;  // CONTROL/USER_DEFINED/UNKNOWN, longest text first
   int32_t bos = -1, eos = -1, unk = -1, pad = -1;
   bool add_bos = false, add_eos = false;
@@ -114,7 +114,7 @@ struct Tokenizer::Impl {
   }
 
   void grow_slots() {
-    std::vector<Slot> fresh((slot_mask + 1) * 2, Slot{0, -1});
+    HugeVector<Slot> fresh((slot_mask + 1) * 2, Slot{0, -1});
     const size_t mask = fresh.size() - 1;
     for (const Slot& slot : slots) {
       if (slot.id < 0) continue;
@@ -147,7 +147,7 @@ struct Tokenizer::Impl {
   int32_t add_string(std::string_view s) {
     const auto id = static_cast<int32_t>(entries.size());
     entries.push_back({static_cast<uint32_t>(arena.size()), static_cast<uint32_t>(s.size())});
-    arena.append(s);
+    arena.insert(arena.end(), s.begin(), s.end());
     return id;
   }
 

@@ -252,6 +252,22 @@ TEST(Forward, RepackedWeightsChangeNoBit) {
   }
 }
 
+TEST(Forward, PrefaultingWeightsChangesNoBit) {
+  // The one-prompt path maps the weight pages in a background thread while the tokenizer is
+  // built; the forward pass reads the same bytes, racing that thread or not.
+  for (const char* name : {"small256-q4_0", "small256-untied-q4_0", "small256-q4_k_m"}) {
+    const std::string path = bloomz::test::data_path(std::string("models/") + name + ".gguf");
+    auto prefaulted = Model::load(path, {.repack = false, .prefault = true});
+    auto plain = Model::load(path, {.repack = false});
+    const auto tokens = prompt_tokens(name, 3);
+    EXPECT_EQ(logits_all(*prefaulted, tokens, KvType::F16, true), logits_all(*plain, tokens, KvType::F16, true)) << name;
+  }
+  // Destroyed while its thread may still run: the thread stops before the mapping goes.
+  for (int i = 0; i < 5; ++i) {
+    auto m = Model::load(bloomz::test::data_path("models/small256-q4_0.gguf"), {.repack = false, .prefault = true});
+  }
+}
+
 TEST(Forward, RepackedTiedHeadServesTheEmbeddingLookup) {
   // A Q8_0 model whose vocabulary is a multiple of 8: the tied embedding/head matrix is repacked
   // too, and the embedding rows are then read through their 8-row groups.

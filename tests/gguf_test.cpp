@@ -2,6 +2,7 @@
 // naming the fault (and, for structural faults, a byte offset), never a crash.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cstring>
 #include <random>
 #include <span>
@@ -228,4 +229,23 @@ TEST(Gguf, RandomCorruptionNeverCrashes) {
     }
   }
   EXPECT_GT(errors, 0);
+}
+
+TEST(HugePages, LargeArraysAreHugePageAlignedAndBehaveAsVectors) {
+  // Arrays of 1 MiB or more are mapped 2 MiB-aligned (transparent huge pages); smaller ones come
+  // from operator new. Both must hold, grow, copy and free like any vector.
+  bloomz::HugeVector<uint32_t> small(1000, 7u);
+  bloomz::HugeVector<uint32_t> big(3u << 18, 0u);  // 3 MiB
+  EXPECT_EQ(reinterpret_cast<uintptr_t>(big.data()) % (uintptr_t{2} << 20), 0u);
+  for (size_t i = 0; i < big.size(); ++i) big[i] = static_cast<uint32_t>(i * 2654435761u);
+  bloomz::HugeVector<uint32_t> copy = big;
+  for (uint32_t i = 0; i < 300000; ++i) small.push_back(i);  // grows from the heap into a mapping
+  EXPECT_EQ(reinterpret_cast<uintptr_t>(small.data()) % (uintptr_t{2} << 20), 0u);
+  EXPECT_EQ(small[999], 7u);
+  EXPECT_EQ(small.back(), 299999u);
+  ASSERT_EQ(copy.size(), big.size());
+  EXPECT_TRUE(std::equal(copy.begin(), copy.end(), big.begin()));
+  big.clear();
+  big.shrink_to_fit();
+  EXPECT_EQ(copy[12345], static_cast<uint32_t>(12345u * 2654435761u));
 }

@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "bloomz/ggml_types.hpp"
+#include "bloomz/huge_pages.hpp"
 
 namespace bloomz {
 
@@ -86,7 +87,7 @@ class GgufFile {
   std::string_view get_string(std::string_view key) const;
   std::optional<std::string_view> get_string_opt(std::string_view key) const;
   // Arrays: the element type must match exactly.
-  std::vector<std::string_view> get_string_array(std::string_view key) const;
+  HugeVector<std::string_view> get_string_array(std::string_view key) const;  // 250 k views for BLOOM
   std::vector<int32_t> get_i32_array(std::string_view key) const;
   // Array length of a key of type ARRAY (throws if missing or not an array).
   uint64_t array_length(std::string_view key) const;

@@ -6,6 +6,7 @@
 
 #include <memory>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "bloomz/config.hpp"
@@ -37,6 +38,11 @@ struct LoadOptions {
   // Store Q4_0 / Q8_0 / Q4_K / Q6_K matrices in the x8 layout (src/kernels/repack.hpp) when the active
   // kernel table has dots for it; the file pages they came from are then released.
   bool repack = true;
+  // Map the weight pages into the process in a background thread, in the order the forward pass
+  // reads them, while the caller builds the tokenizer (file layout over mmap only). The pages
+  // are in the page cache but not in this process's page tables; faulting them inside the first
+  // forward pass costs that pass 30-100 ms.
+  bool prefault = false;
 };
 
 // One entry of the tensor manifest, as bound (for inspect and tests).
@@ -71,12 +77,14 @@ class Model {
  private:
   Model() = default;
   void repack_matrices();
+  void start_prefault();
   struct FreeDeleter { void operator()(std::byte* p) const; };
   MappedFile file_;
   std::unique_ptr<std::byte, FreeDeleter> repacked_;  // owns the x8 copies of repacked matrices
   int64_t repacked_bytes_ = 0;
   GgufFile gguf_;
   BloomConfig config_;
+  std::jthread prefault_;  // last: stopped and joined before the mapping goes
 };
 
 }  // namespace bloomz

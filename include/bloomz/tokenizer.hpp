@@ -18,6 +18,8 @@
 #include <string_view>
 #include <vector>
 
+#include "bloomz/huge_pages.hpp"
+
 namespace bloomz {
 
 class GgufFile;
@@ -30,9 +32,9 @@ enum class TokenType : int32_t {
 // Everything a Tokenizer is built from, as found in the GGUF keys (views must stay valid during
 // Tokenizer::from_vocab only).
 struct VocabData {
-  std::vector<std::string_view> tokens;  // tokenizer.ggml.tokens
+  HugeVector<std::string_view> tokens;   // tokenizer.ggml.tokens
   std::vector<int32_t> token_types;      // tokenizer.ggml.token_type (empty: all Normal)
-  std::vector<std::string_view> merges;  // tokenizer.ggml.merges, "left right"
+  HugeVector<std::string_view> merges;   // tokenizer.ggml.merges, "left right"
   int32_t bos_id = -1, eos_id = -1, unk_id = -1, pad_id = -1;  // -1 = none
   bool add_bos = false, add_eos = false;
 };

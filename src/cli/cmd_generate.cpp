@@ -71,6 +71,7 @@ int run_generate(GenOptions& opt, const CommonOptions& common) {
     LoadOptions lo = load_options(common, batch);
     lo.use_mmap = !opt.no_mmap;
     lo.lock = opt.mlock;
+    lo.prefault = !batch;  // one prompt: its first forward pass would fault the weight pages in itself
     model = Model::load(path, lo);
   } catch (const Error& e) {
     if (e.kind() == ErrorKind::Io && common.model.empty()) {
