@@ -123,7 +123,8 @@ uint32_t load_u32(const uint8_t* p) {
 
 // ---------------------------------------------------------------------------------------------
 // Kernels: K::Ctx<NT> is built once per token group (and rectangle), then either
-// K::rows8<NT>(8 weight rows, ctx, NT vectors of 8 row outputs, n) or K::row<NT>(weight row, ctx, NT outputs, n).
+// K::rows8<NT>(8 weight rows, ctx, NT vectors of 8 row outputs, n), K::rows<NT, R>(R weight rows,
+// stride, ctx, outputs, ldy, n) or K::row<NT>(weight row, ctx, NT outputs, n).
 
 // 32-element block types, register-tiled as 8 weight rows x up to 4 tokens: for every block, the
 // integer dots of the 8 rows with one token are reduced into one vector whose lane i is row i's exact
@@ -701,6 +702,7 @@ struct KQK {
 // ---- float weights: 16 elements per step in two 8-lane accumulators, then a serial tail.
 
 struct LoadF32 {
+  static constexpr int64_t kBytes = 4;
   static __m256 load8(const void* p, int64_t i) { return _mm256_loadu_ps(static_cast<const float*>(p) + i); }
 #if BLOOMZ_X86_AVX512
   static __m512 load16(const void* p, int64_t i) { return _mm512_loadu_ps(static_cast<const float*>(p) + i); }
@@ -708,6 +710,7 @@ struct LoadF32 {
   static float one(const void* p, int64_t i) { return static_cast<const float*>(p)[i]; }
 };
 struct LoadF16 {
+  static constexpr int64_t kBytes = 2;
   static __m256 load8(const void* p, int64_t i) {
     return _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(static_cast<const uint16_t*>(p) + i)));
   }
@@ -717,6 +720,7 @@ struct LoadF16 {
   static float one(const void* p, int64_t i) { return h2f(static_cast<const uint16_t*>(p)[i]); }
 };
 struct LoadBF16 {
+  static constexpr int64_t kBytes = 2;
   static __m256 load8(const void* p, int64_t i) {
     const __m128i h = _mm_loadu_si128(reinterpret_cast<const __m128i*>(static_cast<const uint16_t*>(p) + i));
     return _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_cvtepu16_epi32(h), 16));
@@ -764,33 +768,47 @@ template <typename L>
 struct KFloat {
   template <int NT>
   using Ctx = typename FloatCtx<L>::template Ctx<NT>;
-  template <int NT>
-  static void row(const std::byte* wr, const Ctx<NT>& c, float* out, int64_t n) {
-    // Four independent FMA chains per output (one chain's 4-cycle latency would cap a core near
-    // the memory bandwidth at T = 1), then single-vector steps into the first, then a serial tail.
-    // AVX-512 tables: 16-lane chains, folded to 8 lanes (lo + hi) before the same final sum.
-    __m256 acc0[NT], acc1[NT], acc2[NT], acc3[NT];
-    int64_t i = 0;
 #if BLOOMZ_X86_AVX512
-    __m512 z0[NT], z1[NT], z2[NT], z3[NT];
-    for (int t = 0; t < NT; ++t) z0[t] = z1[t] = z2[t] = z3[t] = _mm512_setzero_ps();
-    for (; i + 64 <= n; i += 64) {
-      const __m512 w0 = L::load16(wr, i), w1 = L::load16(wr, i + 16), w2 = L::load16(wr, i + 32), w3 = L::load16(wr, i + 48);
-      for (int t = 0; t < NT; ++t) {
-        z0[t] = _mm512_fmadd_ps(w0, _mm512_loadu_ps(c.a[t] + i), z0[t]);
-        z1[t] = _mm512_fmadd_ps(w1, _mm512_loadu_ps(c.a[t] + i + 16), z1[t]);
-        z2[t] = _mm512_fmadd_ps(w2, _mm512_loadu_ps(c.a[t] + i + 32), z2[t]);
-        z3[t] = _mm512_fmadd_ps(w3, _mm512_loadu_ps(c.a[t] + i + 48), z3[t]);
+  // AVX-512 tables: R rows x NT tokens at once, one 16-lane chain per output (four rows give a
+  // core the four independent chains it needs at T = 1). Each weight vector serves NT tokens and
+  // each activation vector R rows: 8 loads per 16 FMAs at R = NT = 4, where one row at a time
+  // took 20. Per output: the chain over 16-element steps, folded to 8 lanes, summed, then the
+  // serial tail; the same for every R and NT.
+  template <int NT>
+  static constexpr int kRows = NT == 1 ? 8 : 4;
+  template <int NT, int R>
+  static void rows(const std::byte* w, int64_t w_stride, const Ctx<NT>& c, float* y, int64_t ldy, int64_t n) {
+    __m512 z[R][NT];
+    for (int r = 0; r < R; ++r)
+      for (int t = 0; t < NT; ++t) z[r][t] = _mm512_setzero_ps();
+    int64_t i = 0;
+    const std::byte* next = w + R * w_stride;  // the next row group, fetched a line per row every 64 bytes
+    for (; i + 16 <= n; i += 16) {
+      __m512 a[NT];
+      for (int t = 0; t < NT; ++t) a[t] = _mm512_loadu_ps(c.a[t] + i);
+      if ((i * L::kBytes) % 64 == 0)
+        for (int r = 0; r < R; ++r) _mm_prefetch(reinterpret_cast<const char*>(next + r * w_stride) + i * L::kBytes, _MM_HINT_T0);
+      for (int r = 0; r < R; ++r) {
+        const __m512 wv = L::load16(w + r * w_stride, i);
+        for (int t = 0; t < NT; ++t) z[r][t] = _mm512_fmadd_ps(wv, a[t], z[r][t]);
       }
     }
-    for (; i + 16 <= n; i += 16) {
-      const __m512 w0 = L::load16(wr, i);
-      for (int t = 0; t < NT; ++t) z0[t] = _mm512_fmadd_ps(w0, _mm512_loadu_ps(c.a[t] + i), z0[t]);
+    for (int r = 0; r < R; ++r) {
+      for (int t = 0; t < NT; ++t) {
+        float s = hsum(fold16(z[r][t]));
+        for (int64_t j = i; j < n; ++j) s += L::one(w + r * w_stride, j) * c.a[t][j];
+        y[t * ldy + r] = s;
+      }
     }
-    for (int t = 0; t < NT; ++t) {
-      acc0[t] = fold16(z0[t]), acc1[t] = fold16(z1[t]), acc2[t] = fold16(z2[t]), acc3[t] = fold16(z3[t]);
-    }
-#else
+  }
+#endif
+  template <int NT>
+  static void row(const std::byte* wr, const Ctx<NT>& c, float* out, int64_t n) {
+    // AVX2 table: four independent FMA chains per output (one chain's 4-cycle latency would cap a
+    // core near the memory bandwidth at T = 1), then single-vector steps into the first, then a
+    // serial tail.
+    __m256 acc0[NT], acc1[NT], acc2[NT], acc3[NT];
+    int64_t i = 0;
     for (int t = 0; t < NT; ++t) acc0[t] = acc1[t] = acc2[t] = acc3[t] = _mm256_setzero_ps();
     for (; i + 32 <= n; i += 32) {
       const __m256 w0 = L::load8(wr, i), w1 = L::load8(wr, i + 8), w2 = L::load8(wr, i + 16), w3 = L::load8(wr, i + 24);
@@ -801,7 +819,6 @@ struct KFloat {
         acc3[t] = _mm256_fmadd_ps(w3, _mm256_loadu_ps(c.a[t] + i + 24), acc3[t]);
       }
     }
-#endif
     for (; i + 8 <= n; i += 8) {
       const __m256 w0 = L::load8(wr, i);
       for (int t = 0; t < NT; ++t) acc0[t] = _mm256_fmadd_ps(w0, _mm256_loadu_ps(c.a[t] + i), acc0[t]);
@@ -818,6 +835,8 @@ struct KFloat {
 
 template <typename K>
 concept Tiled8 = requires { K::kTiled8; };
+template <typename K>
+concept RowBlocked = requires { K::template kRows<1>; };
 
 template <typename K, int NT>
 void run_group(const DotArgs& p, int64_t t0) {
@@ -866,6 +885,12 @@ void run_group(const DotArgs& p, int64_t t0) {
         }
       }
     }
+  } else if constexpr (RowBlocked<K>) {
+    float* y = p.y + t0 * p.ldy;
+    int64_t r = p.r0;
+    constexpr int R = K::template kRows<NT>;
+    for (; r + R <= p.r1; r += R) K::template rows<NT, R>(p.w + r * p.w_stride, p.w_stride, ctx, y + r, p.ldy, p.n);
+    for (; r < p.r1; ++r) K::template rows<NT, 1>(p.w + r * p.w_stride, p.w_stride, ctx, y + r, p.ldy, p.n);
   } else {
     for (int64_t r = p.r0; r < p.r1; ++r) {
       float out[NT];
