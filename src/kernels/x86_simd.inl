@@ -889,6 +889,9 @@ void run_group(const DotArgs& p, int64_t t0) {
     float* y = p.y + t0 * p.ldy;
     int64_t r = p.r0;
     constexpr int R = K::template kRows<NT>;
+    if (R > 4 && p.n > 2048) {  // long rows: eight streams (and eight prefetched) crowd L1
+      for (; r + 4 <= p.r1; r += 4) K::template rows<NT, 4>(p.w + r * p.w_stride, p.w_stride, ctx, y + r, p.ldy, p.n);
+    }
     for (; r + R <= p.r1; r += R) K::template rows<NT, R>(p.w + r * p.w_stride, p.w_stride, ctx, y + r, p.ldy, p.n);
     for (; r < p.r1; ++r) K::template rows<NT, 1>(p.w + r * p.w_stride, p.w_stride, ctx, y + r, p.ldy, p.n);
   } else {
