@@ -40,6 +40,8 @@ check(rep["machine"]["cpu"] and isinstance(rep["machine"]["avx512"], list), "mac
 flags = open("/proc/cpuinfo").read().split("flags")[1].split("\n")[0].split()
 check(rep["machine"]["avx512"] == [f for f in flags if f.startswith("avx512")], "avx512 flags")
 check(len(rep["machine"]["loadavg_before"]) == 3 and len(rep["machine"]["loadavg_after"]) == 3, "load averages")
+bw = rep["machine"]["read_bw_gbps"]
+check(len(bw) == 2 and all(x > 0 for x in bw), f"read bandwidth before and after: {bw}")
 s = rep["settings"]
 check((s["n_predict"], s["threads"], s["reps"]) == (8, 2, 1), f"settings {s}")
 check(s["prompt"] == "Translate to English: Je t'aime.", "default prompt")
@@ -78,6 +80,9 @@ lines = text.splitlines()
 check(lines[0].startswith("machine: "), "machine line")
 check(any(l.startswith(f"bloomz kernels: {isa} ") for l in lines), "bloomz kernels line")
 check(any(l.startswith("date: ") and "load average before" in l for l in lines), "date / load line")
+import re
+check(any(re.fullmatch(r"read bandwidth \(bloomz bench's probe, before / after\): [0-9.]+ / [0-9.]+ GB/s", l)
+          for l in lines), "read bandwidth line")
 header = ("| file | llama.cpp total s | llama.cpp decode t/s | bloomz total s | bloomz load ms "
           "| bloomz decode t/s | ratio |")
 check(header in lines, "table header")
@@ -97,7 +102,7 @@ EOF
 
 # 3. Medians and interleaving: three repetitions of two files.
 export ONESHOT_DOUBLE_LOG="$WORK/calls3.jsonl"
-run_tool --reps 3 --n-predict 8 --json "$A" "$B" >"$WORK/r3.json" 2>"$WORK/r3.err" \
+run_tool --reps 3 --n-predict 8 --json --no-bandwidth "$A" "$B" >"$WORK/r3.json" 2>"$WORK/r3.err" \
   || { cat "$WORK/r3.err" >&2; fail "the tool failed (reps 3)"; }
 "$PY" - "$WORK/r3.json" "$WORK/calls3.jsonl" "$A" "$B" <<'EOF' || fail "median / interleaving checks"
 import json, statistics, sys
@@ -108,6 +113,7 @@ def check(cond, what):
     if not cond:
         sys.exit(f"FAIL: {what}")
 check([c["model"] for c in calls] == [a, b] * 3, f"oracle call order {[c['model'] for c in calls]}")
+check(rep["machine"]["read_bw_gbps"] == [], "--no-bandwidth skips the probe")
 for f in rep["files"]:
     mine = [c["out"] for c in calls if c["model"] == f["file"]]
     l = f["llama"]
@@ -134,14 +140,14 @@ expect_error() {  # expect_error NAME NEEDLE -- command...
   [ "$(wc -l <"$WORK/$name.err")" -eq 1 ] || { cat "$WORK/$name.err" >&2; fail "$name: not one line on stderr"; }
   grep -qF -- "$needle" "$WORK/$name.err" || { cat "$WORK/$name.err" >&2; fail "$name: stderr does not name $needle"; }
 }
-expect_error missing "$WORK/absent.gguf" -- run_tool --reps 1 --n-predict 8 "$A" "$WORK/absent.gguf"
-ONESHOT_DOUBLE_FAIL=1 expect_error oracle_fails "$B" -- run_tool --reps 1 --n-predict 8 "$B"
+expect_error missing "$WORK/absent.gguf" -- run_tool --reps 1 --n-predict 8 --no-bandwidth "$A" "$WORK/absent.gguf"
+ONESHOT_DOUBLE_FAIL=1 expect_error oracle_fails "$B" -- run_tool --reps 1 --n-predict 8 --no-bandwidth "$B"
 grep -qF "prompt decode failed" "$WORK/oracle_fails.err" || fail "the oracle's own message is not passed on"
-expect_error no_oracle "$WORK/no-oneshot.py" -- run_tool --reps 1 --n-predict 8 --oracle "$WORK/no-oneshot.py" "$A"
-expect_error bloomz_fails "$A" -- run_tool --reps 1 --n-predict 8 --bloomz-args='--top-p 7' "$A"
-expect_error no_bloomz "$WORK/no-bloomz" -- run_tool --reps 1 --n-predict 8 --bloomz "$WORK/no-bloomz" "$A"
+expect_error no_oracle "$WORK/no-oneshot.py" -- run_tool --reps 1 --n-predict 8 --no-bandwidth --oracle "$WORK/no-oneshot.py" "$A"
+expect_error bloomz_fails "$A" -- run_tool --reps 1 --n-predict 8 --no-bandwidth --bloomz-args='--top-p 7' "$A"
+expect_error no_bloomz "$WORK/no-bloomz" -- run_tool --reps 1 --n-predict 8 --no-bandwidth --bloomz "$WORK/no-bloomz" "$A"
 printf 'not a model' >"$WORK/bad.gguf"
-expect_error bad_model "$WORK/bad.gguf" -- run_tool --reps 1 --n-predict 8 "$WORK/bad.gguf"
+expect_error bad_model "$WORK/bad.gguf" -- run_tool --reps 1 --n-predict 8 --no-bandwidth "$WORK/bad.gguf"
 # Usage errors exit 2.
 rc=0; run_tool --reps 0 "$A" >/dev/null 2>&1 || rc=$?
 [ "$rc" -eq 2 ] || fail "--reps 0: exit $rc, expected 2"
