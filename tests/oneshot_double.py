@@ -11,7 +11,7 @@ the same keys, in the same format, with values computed from its arguments inste
   load_ms   = 50 + (file size % 97)
   prompt_n  = number of bytes of the prompt // 4
   prompt_ms = 3 * prompt_n * 2 / threads
-  gen_ms    = n * 10 * m * 2 / threads, where m cycles 1, 3, 2 over the calls made for the same
+  gen_ms    = n * 10 * m * 2 / threads, where m cycles 1, 4, 2 over the calls made for the same
               file (counted in $ONESHOT_DOUBLE_LOG; m = 1 without it), so medians can be checked
   gen_tps   = n / (gen_ms / 1000)
   total_ms  = load_ms + prompt_ms + gen_ms
@@ -46,7 +46,7 @@ calls = 0
 if log_path and os.path.exists(log_path):
     with open(log_path, encoding="utf-8") as f:
         calls = sum(1 for line in f if json.loads(line)["model"] == a.model)
-m = (1, 3, 2)[calls % 3]
+m = (1, 4, 2)[calls % 3]
 
 load_ms = 50 + os.path.getsize(a.model) % 97
 prompt_n = len(a.prompt.encode("utf-8")) // 4

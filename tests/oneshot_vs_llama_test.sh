@@ -130,19 +130,21 @@ for f in rep["files"]:
 EOF
 unset ONESHOT_DOUBLE_LOG
 
-# 4. Error paths: one line on stderr naming the file at fault, nothing on stdout, exit 1.
+# 4. Error paths: one line on stderr naming the file at fault (besides the progress lines of the
+#    runs made before the fault, "oneshot-vs-llama: rep I/N ..."), nothing on stdout, exit 1.
 expect_error() {  # expect_error NAME NEEDLE -- command...
   local name=$1 needle=$2; shift 3
   local rc=0
   "$@" >"$WORK/$name.out" 2>"$WORK/$name.err" || rc=$?
   [ "$rc" -eq 1 ] || { cat "$WORK/$name.err" >&2; fail "$name: exit $rc, expected 1"; }
   [ ! -s "$WORK/$name.out" ] || fail "$name: something on stdout: $(head -c 300 "$WORK/$name.out")"
-  [ "$(wc -l <"$WORK/$name.err")" -eq 1 ] || { cat "$WORK/$name.err" >&2; fail "$name: not one line on stderr"; }
-  grep -qF -- "$needle" "$WORK/$name.err" || { cat "$WORK/$name.err" >&2; fail "$name: stderr does not name $needle"; }
+  grep -Ev '^oneshot-vs-llama: rep [0-9]+/[0-9]+ ' "$WORK/$name.err" >"$WORK/$name.msg" || true
+  [ "$(wc -l <"$WORK/$name.msg")" -eq 1 ] || { cat "$WORK/$name.err" >&2; fail "$name: not one line on stderr"; }
+  grep -qF -- "$needle" "$WORK/$name.msg" || { cat "$WORK/$name.err" >&2; fail "$name: stderr does not name $needle"; }
 }
 expect_error missing "$WORK/absent.gguf" -- run_tool --reps 1 --n-predict 8 --no-bandwidth "$A" "$WORK/absent.gguf"
 ONESHOT_DOUBLE_FAIL=1 expect_error oracle_fails "$B" -- run_tool --reps 1 --n-predict 8 --no-bandwidth "$B"
-grep -qF "prompt decode failed" "$WORK/oracle_fails.err" || fail "the oracle's own message is not passed on"
+grep -qF "prompt decode failed" "$WORK/oracle_fails.msg" || fail "the oracle's own message is not passed on"
 expect_error no_oracle "$WORK/no-oneshot.py" -- run_tool --reps 1 --n-predict 8 --no-bandwidth --oracle "$WORK/no-oneshot.py" "$A"
 expect_error bloomz_fails "$A" -- run_tool --reps 1 --n-predict 8 --no-bandwidth --bloomz-args='--top-p 7' "$A"
 expect_error no_bloomz "$WORK/no-bloomz" -- run_tool --reps 1 --n-predict 8 --no-bandwidth --bloomz "$WORK/no-bloomz" "$A"
