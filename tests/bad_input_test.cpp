@@ -1,4 +1,4 @@
-// One test per row of the README table "Bad input and what bloomz does" (docs-draft/hardening.md):
+// One test per row of the table "Bad input and what bloomz does" (docs/bad-input.md, linked from the README):
 // each runs the real binary on the bad input and checks the exit status and the one-line message.
 // Hostile files are built in memory (support/gguf_builder.hpp, support/tiny_model.hpp). The fuzz
 // regression inputs in tests/data/fuzz/regressions are replayed here too.

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Cross-builds bloomz for AArch64 on an x86-64 Debian host and runs the unit and kernel tests under
-# qemu-user (README "Building for ARM64"). Installs what is missing: the cross compiler, qemu-user,
+# qemu-user (README "Building for ARM64", docs/kernels.md). Installs what is missing: the cross compiler, qemu-user,
 # the arm64 fmt/spdlog -dev packages through multiarch and Debian's googletest sources (built here
 # for the target). Exit status = the tests'. Emulation measures nothing about speed.
 #   BUILD_DIR (build-arm64), JOBS (nproc), ARM_TEST_TIMEOUT (seconds for the whole ctest run, 1800)

@@ -6,8 +6,10 @@ set -euo pipefail
 # parallel: GNU parallel, the runner of the sharded batch test (batch_scale_test).
 # libsimde-dev: the emulated AVX-512 kernel tables of the tests (bloomz_core_simde).
 # libcpp-httplib-dev + pkg-config: `bloomz serve` (its .pc file carries the library's -D flags).
+# python3: tools/oneshot-vs-llama and its test (Tools.OneshotVsLlama).
 BLOOMZ_PACKAGES=(build-essential cmake ninja-build git libcli11-dev libfmt-dev libspdlog-dev
-                 libgtest-dev nlohmann-json3-dev libsimde-dev parallel libcpp-httplib-dev pkg-config)
+                 libgtest-dev nlohmann-json3-dev libsimde-dev parallel libcpp-httplib-dev pkg-config
+                 python3)
 
 bloomz_install_deps() {
   local missing=()
