@@ -70,6 +70,10 @@ struct Session::Buffers {
   }
 };
 
+const char* kv_type_name(KvType t) { return t == KvType::F32 ? "f32" : "f16"; }
+
+int64_t kv_row_bytes(KvType t, int64_t n) { return n * (t == KvType::F32 ? 4 : 2); }
+
 Session::Session(const Model& model, const SessionOptions& options) : model_(model), options_(options) {
   const BloomConfig& c = model.config();
   n_ctx_ = options.n_ctx > 0 ? options.n_ctx : c.n_ctx_train;

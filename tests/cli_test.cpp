@@ -324,6 +324,62 @@ TEST(Cli, BenchReportsLlamaBenchFields) {
   EXPECT_EQ(run("bench -m " + model("tiny-odd-q4_0") + " -p x").status, 2);
 }
 
+// -d: llama-bench's depth. Every -p/-n test runs at every depth, in llama-bench's order (per depth:
+// the pp tests, then the tg tests), named "pp8 @ d16"; the rows carry n_depth, and n_kv (the KV
+// positions the session held after the run, read back from it) shows the test ran on top of the
+// depth tokens.
+TEST(Cli, BenchDepthRunsTestsOnAFilledCache) {
+  const std::string base = "bench -m " + model("tiny-odd-q4_0") + " -r 1 -t 1 -b 8";
+  const Outcome r = run(base + " -p 8 -n 4 -d 0,16 -o json");
+  ASSERT_EQ(r.status, 0) << r.err;
+  const json j = json::parse(r.out);
+  ASSERT_EQ(j.size(), 4u);
+  const int64_t want[4][4] = {{8, 0, 0, 8}, {0, 4, 0, 4}, {8, 0, 16, 24}, {0, 4, 16, 20}};  // n_prompt, n_gen, n_depth, n_kv
+  for (size_t i = 0; i < 4; ++i) {
+    EXPECT_EQ(j[i]["n_prompt"], want[i][0]) << i;
+    EXPECT_EQ(j[i]["n_gen"], want[i][1]) << i;
+    EXPECT_EQ(j[i]["n_depth"], want[i][2]) << i;
+    EXPECT_EQ(j[i]["n_kv"], want[i][3]) << i;
+    EXPECT_EQ(j[i]["type_k"], "f16");
+    EXPECT_EQ(j[i]["type_v"], "f16");
+  }
+  // The KV bytes read: tiny-odd has 3 layers of 96 values, fp16: 2*3*96*2 = 1152 bytes per position.
+  // tg4 @ d16 reads positions 0..16, 0..17, 0..18, 0..19 (17+18+19+20 = 74); pp8 @ d16 with -b 8
+  // is one call up to position 23 (24 positions); without depth tg4 reads 1+2+3+4.
+  EXPECT_EQ(j[3]["kv_bytes_per_run"], 74 * 1152);
+  EXPECT_EQ(j[2]["kv_bytes_per_run"], 24 * 1152);
+  EXPECT_EQ(j[1]["kv_bytes_per_run"], 10 * 1152);
+  const double tg_bytes = 4.0 * j[3]["weight_bytes_per_token"].get<double>() + 74 * 1152;
+  EXPECT_NEAR(j[3]["gbps"].get<double>(), tg_bytes / j[3]["avg_ns"].get<double>(), 0.01 * j[3]["gbps"].get<double>());
+
+  const Outcome md = run(base + " -p 8 -n 4 -d 0,16");
+  ASSERT_EQ(md.status, 0) << md.err;
+  const size_t pp = md.out.find("| pp8 |"), tg = md.out.find("| tg4 |");
+  const size_t ppd = md.out.find("| pp8 @ d16 |"), tgd = md.out.find("| tg4 @ d16 |");
+  ASSERT_NE(pp, std::string::npos) << md.out;
+  ASSERT_NE(tgd, std::string::npos) << md.out;
+  EXPECT_LT(pp, tg);
+  EXPECT_LT(tg, ppd);
+  EXPECT_LT(ppd, tgd);
+
+  const Outcome csv = run(base + " -p 0 -n 2 -d 5 -o csv");
+  ASSERT_EQ(csv.status, 0) << csv.err;
+  EXPECT_NE(csv.out.find(",n_depth,"), std::string::npos) << csv.out;
+  EXPECT_NE(csv.out.find("\"f16\",0,2,5,"), std::string::npos) << csv.out;  // type_v, n_prompt, n_gen, n_depth
+
+  // The fixture's context is 256: depth + test tokens may reach it, not pass it.
+  const Outcome fits = run(base + " -p 0 -n 6 -d 250 -o jsonl");
+  ASSERT_EQ(fits.status, 0) << fits.err;
+  EXPECT_EQ(json::parse(fits.out)["n_kv"], 256);
+  for (const char* bad : {"-d 251 -n 6 -p 0", "-d 0,300 -p 8 -n 0", "-d -1", "-d x", "-d 3,", "-d 2.5", "-d ''"}) {
+    const Outcome e = run(base + " " + bad);
+    EXPECT_EQ(e.status, 2) << bad;
+    EXPECT_NE(e.err.find("-d/--n-depth"), std::string::npos) << bad << ": " << e.err;
+    EXPECT_EQ(std::count(e.err.begin(), e.err.end(), '\n'), 1) << bad << ": " << e.err;
+    EXPECT_TRUE(e.out.empty()) << bad;
+  }
+}
+
 // Ctrl-C stops after the current token: the output so far, the timing summary, exit 130.
 TEST(Cli, SigintStopsWithOutputAndTimings) {
   const std::string err = "/tmp/bloomz-sigint-err-" + std::to_string(::getpid()) + ".txt";

@@ -4,6 +4,9 @@
 //   T = 1:   GB/s of weights streamed (median of 5 runs), each run followed by a read-bandwidth run
 //            (summing a 1 GiB array with the same threads); the ratio is matmul GB/s / read GB/s;
 //   T = 512: GFLOP/s (2 * rows * cols * T per matmul), median of 5, same interleaving.
+// With --attn-depths: attention of one token over a KV cache of that many positions, BLOOM-560m's
+// shape by default (24 layers x 16 heads x 64), every head of a layer in parallel as the forward
+// pass runs it; GB/s of K and V read (median of 5), beside the read bandwidth.
 #include <CLI/CLI.hpp>
 
 #include <algorithm>
@@ -148,6 +151,69 @@ double validate(const TensorView& w, Isa isa, const std::vector<float>& x) {
   return maxref > 0 ? worst / maxref : worst;
 }
 
+struct AttnShape {
+  int64_t layers = 24, heads = 16, d = 64;
+};
+
+// One token's attention over every layer and head of a cache of n_kv positions (head-major, as the
+// session keeps it), with the kernel table of `isa`: GB/s of K and V streamed, beside the read
+// bandwidth; validated on one head against the reference first.
+bool bench_attention(Isa isa, const AttnShape& sh, int64_t n_kv, int reps, double min_run_s, const std::vector<uint64_t>& big) {
+  const kernels::KernelTable* kt = kernels::table_for(isa);
+  if (!kt) return true;
+  const kernels::AttnFn fn = kt->attn_f16 ? kt->attn_f16 : kernels::table_ref().attn_f16;
+  const int64_t heads = sh.layers * sh.heads, row = sh.d;
+  std::vector<uint16_t> k(static_cast<size_t>(heads * n_kv * row)), v(k.size());
+  Rng rng{777};
+  for (size_t i = 0; i < k.size(); ++i) {
+    k[i] = fp32_to_fp16(static_cast<float>(static_cast<int64_t>(rng.next() % 2001) - 1000) * 1e-3f);
+    v[i] = fp32_to_fp16(static_cast<float>(static_cast<int64_t>(rng.next() % 2001) - 1000) * 1e-3f);
+  }
+  std::vector<float> q(static_cast<size_t>(heads * sh.d)), out(q.size()), ref(static_cast<size_t>(sh.d));
+  for (auto& x : q) x = static_cast<float>(static_cast<int64_t>(rng.next() % 2001) - 1000) * 1e-3f;
+  std::vector<float> scores(static_cast<size_t>(sh.heads * n_kv));
+  const float scale = 1.0f / std::sqrt(static_cast<float>(sh.d));
+  auto head = [&](int64_t l, int64_t h, kernels::AttnFn f, float* o) {
+    const size_t at = static_cast<size_t>((l * sh.heads + h) * n_kv * row);
+    const float slope = std::exp2(-8.0f * static_cast<float>(h + 1) / static_cast<float>(sh.heads));
+    f(kernels::AttnArgs{q.data() + (l * sh.heads + h) * sh.d, k.data() + at, v.data() + at, n_kv, sh.d, n_kv - 1, scale,
+                        slope, scores.data() + h * n_kv, o});
+  };
+  head(0, 1, kernels::table_ref().attn_f16, ref.data());
+  head(0, 1, fn, out.data());
+  double err = 0;
+  for (int64_t i = 0; i < sh.d; ++i) err = std::max(err, std::fabs(static_cast<double>(ref[static_cast<size_t>(i)]) - out[static_cast<size_t>(i)]));
+  const bool ok = err <= 1e-4;
+  auto token = [&] {
+    for (int64_t l = 0; l < sh.layers; ++l)
+      parallel_for(0, sh.heads, [&](int64_t h) { head(l, h, fn, out.data() + (l * sh.heads + h) * sh.d); });
+  };
+  const double bytes = 2.0 * static_cast<double>(k.size()) * 2.0;
+  std::vector<double> gbs, bws, ratios, cpu_gbs;
+  token();  // warm-up
+  for (int r = 0; r < reps; ++r) {
+    int iters = 0;
+    const auto t0 = Clock::now();
+    const double c0 = process_cpu_seconds();
+    do {
+      token();
+      ++iters;
+    } while (seconds_since(t0) < min_run_s);
+    const double g = bytes * iters / seconds_since(t0) / 1e9;
+    cpu_gbs.push_back(bytes * iters / (process_cpu_seconds() - c0) / 1e9);
+    const double bw = read_bandwidth(big);
+    gbs.push_back(g);
+    bws.push_back(bw);
+    ratios.push_back(g / bw);
+  }
+  std::printf("| attn f16 | %s | %lldx%lldx%lld @ %lld | %.1f | %s (%.1e) | %.2f | %.2f | %.2f | %.2f | - | - |\n",
+              std::string(isa_name(isa)).c_str(), static_cast<long long>(sh.layers), static_cast<long long>(sh.heads),
+              static_cast<long long>(sh.d), static_cast<long long>(n_kv), bytes / (1 << 20), ok ? "ok" : "FAIL", err,
+              median(gbs), median(bws), median(ratios), median(cpu_gbs));
+  std::fflush(stdout);
+  return ok;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -158,7 +224,9 @@ int main(int argc, char** argv) {
   std::vector<std::string> shape_names{"1024x3072", "1024x1024", "1024x4096", "4096x1024", "1024x250880"};
   int threads = 2, reps = 5, prefill_tokens = 512;
   double bw_gib = 1.0, min_run_s = 0.25;
-  bool no_prefill = false, head_prefill = false, ref_prefill = false;
+  bool no_prefill = false, head_prefill = false, ref_prefill = false, attn_only = false;
+  std::vector<int64_t> attn_depths;
+  std::string attn_shape = "24x16x64";
   app.add_option("--types", type_names, "weight types (ggml spelling)");
   app.add_option("--isa", isa_names, "ISAs (default: every runnable one)");
   app.add_option("--shapes", shape_names, "shapes as COLSxROWS (ne0 x ne1)");
@@ -170,6 +238,9 @@ int main(int argc, char** argv) {
   app.add_flag("--no-prefill", no_prefill, "skip the T=512 measurement");
   app.add_flag("--head-prefill", head_prefill, "also run T=512 on the 250880-row head (slow)");
   app.add_flag("--ref-prefill", ref_prefill, "also run T=512 for the scalar reference (slow)");
+  app.add_option("--attn-depths", attn_depths, "also time attention of one token over caches of these many positions");
+  app.add_option("--attn-shape", attn_shape, "attention shape LAYERSxHEADSxHEAD_DIM");
+  app.add_flag("--attn-only", attn_only, "time attention only (no matmuls)");
   CLI11_PARSE(app, argc, argv);
 
   try {
@@ -208,6 +279,17 @@ int main(int argc, char** argv) {
     std::vector<float> x(static_cast<size_t>(max_cols * prefill_tokens));
     Rng rng{12345};
     for (auto& v : x) v = static_cast<float>(static_cast<int64_t>(rng.next() % 20001) - 10000) * 1e-4f;
+
+    AttnShape ash;
+    if (std::sscanf(attn_shape.c_str(), "%ldx%ldx%ld", &ash.layers, &ash.heads, &ash.d) != 3 || ash.layers < 1 ||
+        ash.heads < 1 || ash.d < 1)
+      throw Error(ErrorKind::Usage, "--attn-shape: expected LAYERSxHEADSxHEAD_DIM, got " + attn_shape);
+    for (int64_t n_kv : attn_depths) {
+      if (n_kv < 1) throw Error(ErrorKind::Usage, "--attn-depths: positions must be at least 1");
+      for (Isa isa : isas)
+        if (!bench_attention(isa, ash, n_kv, reps, min_run_s, big)) return 1;
+    }
+    if (attn_only) types.clear();
 
     MatmulWorkspace ws;
     for (GgmlType t : types) {

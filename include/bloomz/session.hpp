@@ -15,6 +15,11 @@ namespace bloomz {
 
 enum class KvType { F16, F32 };
 
+// ggml's name of the cache type ("f16", "f32").
+const char* kv_type_name(KvType t);
+// Bytes of one cached row of n values (one position's keys, or values, of one layer).
+int64_t kv_row_bytes(KvType t, int64_t n);
+
 struct SessionOptions {
   int64_t n_ctx = 0;    // 0 = the model's bloom.context_length
   int64_t n_batch = 512;  // tokens per forward call when evaluating a prompt

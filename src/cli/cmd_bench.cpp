@@ -1,7 +1,10 @@
-// `bloomz bench`: llama-bench's tests on one model. pp N: one batch of N random tokens into an
-// empty context; tg N: N single-token decodes from an empty context. One warm-up run, then -r
-// timed repetitions, avg ± stddev; plus GB/s of weights streamed and a measured read bandwidth
-// (summing a 1 GiB array with the same threads), so a reader can see how close decode is to it.
+// `bloomz bench`: llama-bench's tests on one model. pp N: one batch of N random tokens; tg N: N
+// single-token decodes. With -d D (llama-bench's depth) each test starts after D random tokens are
+// already in the KV cache: they are evaluated once per depth (not timed) and every repetition
+// truncates the cache back to them, as llama-bench restores its saved depth state. One warm-up
+// run, then -r timed repetitions, avg ± stddev; plus GB/s of weights and KV cache streamed and a
+// measured read bandwidth (summing a 1 GiB array with the same threads), so a reader can see how
+// close decode is to it.
 #include <spdlog/spdlog.h>
 
 #include <chrono>
@@ -9,7 +12,6 @@
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 #include <numeric>
-#include <sstream>
 
 #include "bloomz/cpu_features.hpp"
 #include "bloomz/error.hpp"
@@ -27,6 +29,7 @@ namespace {
 struct BenchOptions {
   std::string prompt_sizes = "512";
   std::string gen_sizes = "128";
+  std::string depths = "0";
   int reps = 5;
   std::string output = "md";
   int64_t batch_size = 512;
@@ -34,23 +37,29 @@ struct BenchOptions {
 };
 
 struct TestResult {
-  int64_t n_prompt = 0, n_gen = 0;
+  int64_t n_prompt = 0, n_gen = 0, n_depth = 0;
   std::vector<double> samples_ns;
+  int64_t n_kv = 0;  // positions the KV cache held after the last timed run (read from the session)
 };
 
-std::vector<int64_t> parse_sizes(const std::string& text, const char* flag) {
+// A comma list of non-negative integers; zeros are dropped unless keep_zero (0 = no test for -p/-n,
+// but an empty cache for -d).
+std::vector<int64_t> parse_sizes(const std::string& text, const char* flag, bool keep_zero = false) {
   std::vector<int64_t> out;
-  std::stringstream ss(text);
-  std::string part;
-  while (std::getline(ss, part, ',')) {
+  size_t at = 0;
+  while (true) {  // every comma-separated part, empty ones included ("3," and "" are errors)
+    const size_t comma = text.find(',', at);
+    const std::string part = text.substr(at, comma == std::string::npos ? std::string::npos : comma - at);
     try {
       size_t used = 0;
       const long long v = std::stoll(part, &used);
-      if (used != part.size() || v < 0) throw std::invalid_argument(part);
-      if (v > 0) out.push_back(v);
+      if (used != part.size() || v < 0 || v > (int64_t(1) << 40)) throw std::invalid_argument(part);
+      if (v > 0 || keep_zero) out.push_back(v);
     } catch (const std::exception&) {
       throw Error(ErrorKind::Usage, fmt::format("{}: '{}' is not a list of non-negative integers", flag, text));
     }
+    if (comma == std::string::npos) break;
+    at = comma + 1;
   }
   return out;
 }
@@ -95,11 +104,39 @@ double stddev(const std::vector<double>& v) {
 std::string human_size(int64_t bytes) { return fmt::format("{:.2f} MiB", static_cast<double>(bytes) / (1024.0 * 1024.0)); }
 std::string human_params(int64_t n) { return n >= 1000000000 ? fmt::format("{:.2f} B", n / 1e9) : fmt::format("{:.2f} M", n / 1e6); }
 
+// llama-bench's test name: pp512, tg128, and " @ d1920" when the test runs at a depth.
+std::string test_name(const TestResult& r) {
+  std::string name = r.n_prompt > 0 ? fmt::format("pp{}", r.n_prompt) : fmt::format("tg{}", r.n_gen);
+  if (r.n_depth > 0) name += fmt::format(" @ d{}", r.n_depth);
+  return name;
+}
+
+// Forward calls of one run: the weights are read once per call (once per batch for pp, once per
+// token for tg).
+int64_t forward_calls(const TestResult& r, int64_t n_batch) {
+  return r.n_prompt > 0 ? (r.n_prompt + n_batch - 1) / n_batch : r.n_gen;
+}
+
+// KV-cache bytes attention reads in one run: a call at last position p reads K and V of positions
+// 0..p of every layer (kv_pos_bytes per position). The rows of one pp batch read the same cache,
+// so it counts once per call.
+int64_t kv_bytes_read(const TestResult& r, int64_t n_batch, int64_t kv_pos_bytes) {
+  int64_t positions = 0;
+  if (r.n_prompt > 0) {
+    for (int64_t done = 0; done < r.n_prompt; done += n_batch) positions += r.n_depth + std::min(r.n_prompt, done + n_batch);
+  } else {
+    // tokens at positions depth .. depth+n_gen-1 read depth+1 .. depth+n_gen positions
+    positions = r.n_gen * r.n_depth + r.n_gen * (r.n_gen + 1) / 2;
+  }
+  return positions * kv_pos_bytes;
+}
+
 int run_bench(const BenchOptions& opt, const CommonOptions& common) {
   apply_runtime_options(common);
   if (opt.reps < 1) throw Error(ErrorKind::Usage, "-r/--repetitions must be at least 1");
   const auto pps = parse_sizes(opt.prompt_sizes, "-p/--n-prompt");
   const auto tgs = parse_sizes(opt.gen_sizes, "-n/--n-gen");
+  const auto depths = parse_sizes(opt.depths, "-d/--n-depth", true);
   const std::string path = resolve_model_path(common);
   auto model = Model::load(path, load_options(common, true));
   const BloomConfig& c = model->config();
@@ -108,7 +145,9 @@ int run_bench(const BenchOptions& opt, const CommonOptions& common) {
   const int64_t wbytes = model->weight_bytes_per_token();
   const std::string model_type = fmt::format("bloom {} {}", human_params(model->n_params()),
                                              c.file_type ? file_type_name(*c.file_type) : "unknown");
-  const KvType kv = opt.kv_type == "f32" ? KvType::F32 : KvType::F16;
+  const KvType kv = kv_type_from_name(opt.kv_type);
+  // Bytes of K and V of one position over all layers: what attention reads per cached position.
+  const int64_t kv_pos_bytes = 2 * c.n_layer * kv_row_bytes(kv, c.n_embd);
   Rng rng(1234);
   auto random_tokens = [&](int64_t n) {
     std::vector<int32_t> t(static_cast<size_t>(n));
@@ -116,26 +155,56 @@ int run_bench(const BenchOptions& opt, const CommonOptions& common) {
     return t;
   };
 
+  // llama-bench's order: for each depth, the pp tests, then the tg tests.
   std::vector<TestResult> results;
-  for (int64_t n : pps) results.push_back({n, 0, {}});
-  for (int64_t n : tgs) results.push_back({0, n, {}});
-  for (TestResult& r : results) {
+  for (int64_t d : depths) {
+    for (int64_t n : pps) results.push_back({n, 0, d, {}});
+    for (int64_t n : tgs) results.push_back({0, n, d, {}});
+  }
+  for (const TestResult& r : results) {  // every test is checked before any runs
     const int64_t need = r.n_prompt + r.n_gen;
-    if (need > c.n_ctx_train) throw Error(ErrorKind::Usage, fmt::format("test of {} tokens exceeds the model's context of {}", need, c.n_ctx_train));
-    Session s(*model, {.n_ctx = std::max<int64_t>(need, 1), .n_batch = opt.batch_size, .kv_type = kv});
-    for (int rep = -1; rep < opt.reps; ++rep) {  // rep -1 is the warm-up
-      s.reset();
-      const auto tokens = random_tokens(std::max(r.n_prompt, r.n_gen));
-      const auto t0 = std::chrono::steady_clock::now();
-      if (r.n_prompt > 0) {
-        s.eval(tokens, LogitsMode::Last);
-      } else {
-        for (int64_t i = 0; i < r.n_gen; ++i) s.eval(std::span<const int32_t>(&tokens[static_cast<size_t>(i)], 1), LogitsMode::Last);
-      }
-      const double ns = std::chrono::duration<double, std::nano>(std::chrono::steady_clock::now() - t0).count();
-      if (rep >= 0) r.samples_ns.push_back(ns);
+    if (r.n_depth + need <= c.n_ctx_train) continue;
+    if (r.n_depth > 0) {
+      throw Error(ErrorKind::Usage, fmt::format("-d/--n-depth: depth {} + test of {} tokens exceeds the model's context of {}",
+                                                r.n_depth, need, c.n_ctx_train));
     }
-    spdlog::debug("{}{}: done", r.n_prompt ? "pp" : "tg", r.n_prompt ? r.n_prompt : r.n_gen);
+    throw Error(ErrorKind::Usage, fmt::format("{}: test of {} tokens exceeds the model's context of {}",
+                                              r.n_prompt > 0 ? "-p/--n-prompt" : "-n/--n-gen", need, c.n_ctx_train));
+  }
+
+  for (size_t first = 0; first < results.size();) {
+    // The tests of one depth share a session whose first n_depth positions are filled once.
+    const int64_t depth = results[first].n_depth;
+    size_t last = first;
+    int64_t need = 1;
+    for (; last < results.size() && results[last].n_depth == depth; ++last) {
+      need = std::max(need, results[last].n_prompt + results[last].n_gen);
+    }
+    Session s(*model, {.n_ctx = depth + need, .n_batch = opt.batch_size, .kv_type = kv});
+    if (depth > 0) {
+      const auto t0 = std::chrono::steady_clock::now();
+      s.eval(random_tokens(depth), LogitsMode::None);
+      spdlog::info("depth {}: {} tokens in the KV cache in {:.2f} s (not timed)", depth, s.n_past(),
+                   std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
+    }
+    for (size_t i = first; i < last; ++i) {
+      TestResult& r = results[i];
+      for (int rep = -1; rep < opt.reps; ++rep) {  // rep -1 is the warm-up
+        s.truncate(depth);
+        const auto tokens = random_tokens(std::max(r.n_prompt, r.n_gen));
+        const auto t0 = std::chrono::steady_clock::now();
+        if (r.n_prompt > 0) {
+          s.eval(tokens, LogitsMode::Last);
+        } else {
+          for (int64_t k = 0; k < r.n_gen; ++k) s.eval(std::span<const int32_t>(&tokens[static_cast<size_t>(k)], 1), LogitsMode::Last);
+        }
+        const double ns = std::chrono::duration<double, std::nano>(std::chrono::steady_clock::now() - t0).count();
+        if (rep >= 0) r.samples_ns.push_back(ns);
+      }
+      r.n_kv = s.n_past();
+      spdlog::debug("{}: done, the KV cache held positions 0..{}", test_name(r), r.n_kv - 1);
+    }
+    first = last;
   }
   const double bw = read_bandwidth_gbps();
   const std::string isa(isa_name(active_isa()));
@@ -145,15 +214,16 @@ int run_bench(const BenchOptions& opt, const CommonOptions& common) {
     const int64_t n = r.n_prompt + r.n_gen;
     std::vector<double> ts;
     for (double ns : r.samples_ns) ts.push_back(1e9 * static_cast<double>(n) / ns);
-    // Weights are read once per forward call: once per batch for pp, once per token for tg.
-    const int64_t calls = r.n_prompt > 0 ? (r.n_prompt + opt.batch_size - 1) / opt.batch_size : r.n_gen;
-    const double gbps = static_cast<double>(wbytes) * static_cast<double>(calls) / mean(r.samples_ns);
+    const int64_t kv_bytes = kv_bytes_read(r, opt.batch_size, kv_pos_bytes);
+    const int64_t bytes = wbytes * forward_calls(r, opt.batch_size) + kv_bytes;
+    const double gbps = static_cast<double>(bytes) / mean(r.samples_ns);
     nlohmann::json j = {{"model_filename", filename}, {"model_type", model_type}, {"model_size", model_size},
                         {"model_n_params", model->n_params()}, {"n_threads", num_threads()}, {"n_batch", opt.batch_size},
-                        {"type_k", opt.kv_type}, {"n_prompt", r.n_prompt}, {"n_gen", r.n_gen},
-                        {"avg_ns", static_cast<int64_t>(mean(r.samples_ns))}, {"stddev_ns", static_cast<int64_t>(stddev(r.samples_ns))},
-                        {"avg_ts", mean(ts)}, {"stddev_ts", stddev(ts)}, {"samples_ns", r.samples_ns}, {"samples_ts", ts},
-                        {"isa", isa}, {"weight_bytes_per_token", wbytes}, {"gbps", gbps}, {"read_bw_gbps", bw}};
+                        {"type_k", opt.kv_type}, {"type_v", opt.kv_type}, {"n_prompt", r.n_prompt}, {"n_gen", r.n_gen},
+                        {"n_depth", r.n_depth}, {"avg_ns", static_cast<int64_t>(mean(r.samples_ns))},
+                        {"stddev_ns", static_cast<int64_t>(stddev(r.samples_ns))}, {"avg_ts", mean(ts)}, {"stddev_ts", stddev(ts)},
+                        {"samples_ns", r.samples_ns}, {"samples_ts", ts}, {"isa", isa}, {"weight_bytes_per_token", wbytes},
+                        {"kv_bytes_per_run", kv_bytes}, {"n_kv", r.n_kv}, {"gbps", gbps}, {"read_bw_gbps", bw}};
     return j;
   };
 
@@ -166,8 +236,8 @@ int run_bench(const BenchOptions& opt, const CommonOptions& common) {
     for (const auto& r : results) out += record(r).dump() + "\n";
   } else if (opt.output == "csv") {
     const std::vector<std::string> cols = {"model_filename", "model_type", "model_size", "model_n_params", "n_threads", "n_batch",
-                                           "type_k", "n_prompt", "n_gen", "avg_ns", "stddev_ns", "avg_ts", "stddev_ts", "isa",
-                                           "weight_bytes_per_token", "gbps", "read_bw_gbps"};
+                                           "type_k", "type_v", "n_prompt", "n_gen", "n_depth", "avg_ns", "stddev_ns", "avg_ts", "stddev_ts", "isa",
+                                           "weight_bytes_per_token", "kv_bytes_per_run", "n_kv", "gbps", "read_bw_gbps"};
     out += fmt::format("{}\n", fmt::join(cols, ","));
     for (const auto& r : results) {
       const auto j = record(r);
@@ -180,9 +250,8 @@ int run_bench(const BenchOptions& opt, const CommonOptions& common) {
     out += "| --- | ---: | ---: | --- | ---: | ---: | ---: | ---: |\n";
     for (const auto& r : results) {
       const auto j = record(r);
-      const std::string test = r.n_prompt > 0 ? fmt::format("pp{}", r.n_prompt) : fmt::format("tg{}", r.n_gen);
       out += fmt::format("| {} | {} | {} | CPU {} | {} | {} | {:.2f} ± {:.2f} | {:.1f} |\n", model_type, human_size(model_size),
-                         human_params(model->n_params()), isa, num_threads(), test, j["avg_ts"].get<double>(),
+                         human_params(model->n_params()), isa, num_threads(), test_name(r), j["avg_ts"].get<double>(),
                          j["stddev_ts"].get<double>(), j["gbps"].get<double>());
     }
     out += fmt::format("\nread bandwidth: {:.1f} GB/s (sum of a 1 GiB array, {} threads)\n", bw, num_threads());
@@ -198,10 +267,13 @@ Command add_bench_command(CLI::App& root, CommonOptions& common) {
   CLI::App* sub = root.add_subcommand("bench", "Prompt (pp) and generation (tg) tokens/s, like llama-bench");
   sub->add_option("-p,--n-prompt", opt->prompt_sizes, "Prompt sizes, comma-separated (0 = none)");
   sub->add_option("-n,--n-gen", opt->gen_sizes, "Generation lengths, comma-separated (0 = none)");
+  sub->add_option("-d,--n-depth", opt->depths,
+                  "Depths, comma-separated: each test runs after this many tokens are already in the KV cache "
+                  "(filled untimed; every -p/-n test runs at every depth)");
   sub->add_option("-r,--repetitions", opt->reps, "Timed repetitions after one warm-up")->check(CLI::Range(1, 1000));
   sub->add_option("-o,--output", opt->output, "md|csv|json|jsonl")->check(CLI::IsMember({"md", "csv", "json", "jsonl"}));
   sub->add_option("-b,--batch-size", opt->batch_size, "Prompt tokens per forward call")->check(CLI::Range(int64_t(1), int64_t(1) << 20));
-  sub->add_option("--kv-type", opt->kv_type, "KV cache precision")->check(CLI::IsMember({"f16", "f32"}));
+  add_kv_type_option(sub, opt->kv_type);
   return {sub, [opt, &common] { return run_bench(*opt, common); }};
 }
 

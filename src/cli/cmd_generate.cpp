@@ -91,7 +91,7 @@ int run_generate(GenOptions& opt, const CommonOptions& common) {
   req.sampler.eos_id = tok.eos_id();
   req.logprobs = opt.logprobs;
   req.special = opt.special;
-  const SessionOptions so{.n_ctx = opt.ctx_size, .n_batch = opt.batch_size, .kv_type = opt.kv_type == "f32" ? KvType::F32 : KvType::F16};
+  const SessionOptions so{.n_ctx = opt.ctx_size, .n_batch = opt.batch_size, .kv_type = kv_type_from_name(opt.kv_type)};
 
   if (batch) {
     install_stop_handlers({SIGINT, SIGTERM, SIGHUP});
@@ -197,7 +197,7 @@ Command add_generate_options(CLI::App& app, CommonOptions& common) {
           },
           "SECONDS"))
       ->needs(batch);
-  app.add_option("--kv-type", opt->kv_type, "KV cache precision")->check(CLI::IsMember({"f16", "f32"}));
+  add_kv_type_option(&app, opt->kv_type);
   app.add_flag("--no-mmap", opt->no_mmap, "Read the model into memory instead of mapping it");
   app.add_flag("--mlock", opt->mlock, "Lock the model's pages in memory");
   app.add_flag("--no-parse-special", opt->no_parse_special, "Keep special-token text (</s>) as plain text");

@@ -52,7 +52,7 @@ int run_logits(const LogitsOptions& opt, const CommonOptions& common) {
   const Tokenizer tok = Tokenizer::from_gguf(model->gguf());
   const std::vector<int32_t> ids = tok.encode(text, !opt.no_parse_special);
   if (ids.empty()) throw Error(ErrorKind::Runtime, "the prompt is empty");
-  Session s(*model, {.n_ctx = opt.ctx_size, .n_batch = opt.batch_size, .kv_type = opt.kv_type == "f32" ? KvType::F32 : KvType::F16});
+  Session s(*model, {.n_ctx = opt.ctx_size, .n_batch = opt.batch_size, .kv_type = kv_type_from_name(opt.kv_type)});
   if (static_cast<int64_t>(ids.size()) > s.n_ctx()) {
     throw Error(ErrorKind::Runtime, fmt::format("the prompt has {} tokens, more than the context of {} (-c/--ctx-size)", ids.size(), s.n_ctx()));
   }
@@ -76,7 +76,7 @@ Command add_logits_command(CLI::App& root, CommonOptions& common) {
   sub->add_flag("--no-parse-special", opt->no_parse_special, "Keep special-token text as plain text");
   sub->add_option("-c,--ctx-size", opt->ctx_size, "Context length (0 = the model's)")->check(CLI::Range(int64_t(0), int64_t(1) << 20));
   sub->add_option("-b,--batch-size", opt->batch_size, "Tokens per forward call")->check(CLI::Range(int64_t(1), int64_t(1) << 20));
-  sub->add_option("--kv-type", opt->kv_type, "KV cache precision")->check(CLI::IsMember({"f16", "f32"}));
+  add_kv_type_option(sub, opt->kv_type);
   return {sub, [opt, &common] { return run_logits(*opt, common); }};
 }
 

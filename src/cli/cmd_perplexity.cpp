@@ -43,7 +43,6 @@ void print_timings(double load_ms, double eval_ms, int64_t n_eval) {
   fmt::print(stderr, "bloomz:       total time = {:9.2f} ms / {:5} tokens\n", load_ms + eval_ms, n_eval);
 }
 
-KvType kv_type_of(const std::string& s) { return s == "f32" ? KvType::F32 : KvType::F16; }
 
 // Linear interpolation between sorted values (llama-perplexity's percentile).
 float percentile(const std::vector<float>& v, float fraction) {
@@ -121,7 +120,7 @@ int run_kl_divergence(const PerplexityOptions& opt, const Model& model) {
   if (opt.ctx_size != 0 && opt.ctx_size != h.n_ctx) {
     spdlog::warn("--ctx-size {} ignored: {} was computed with chunks of {}", opt.ctx_size, opt.kld_base, h.n_ctx);
   }
-  Session s(model, {.n_ctx = h.n_ctx, .n_batch = opt.batch_size, .kv_type = kv_type_of(opt.kv_type)});
+  Session s(model, {.n_ctx = h.n_ctx, .n_batch = opt.batch_size, .kv_type = kv_type_from_name(opt.kv_type)});
   spdlog::info("kl-divergence: {} chunks of {} tokens from {}", h.n_chunk, h.n_ctx, opt.kld_base);
   write_stdout("chunk             PPL               ln(PPL(Q)/PPL(base))          KL Divergence              Δp RMS            Same top p\n");
   const auto k = eval::kl_divergence(s, h, in, opt.kld_base, [](int64_t c, const eval::KldStats& r) {
@@ -162,7 +161,7 @@ int run_perplexity(const PerplexityOptions& opt, const CommonOptions& common) {
     throw Error(ErrorKind::Runtime, fmt::format("perplexity: {} has {} tokens, fewer than one chunk of {} (set -c/--ctx-size)",
                                                 opt.file, tokens.size(), n_ctx));
   }
-  Session s(*model, {.n_ctx = n_ctx, .n_batch = opt.batch_size, .kv_type = kv_type_of(opt.kv_type)});
+  Session s(*model, {.n_ctx = n_ctx, .n_batch = opt.batch_size, .kv_type = kv_type_from_name(opt.kv_type)});
   std::ofstream base;
   if (!opt.kld_base.empty()) {
     base.open(opt.kld_base, std::ios::binary);
@@ -206,7 +205,7 @@ Command add_perplexity_command(CLI::App& root, CommonOptions& common) {
                   "Base log-probs file: written while computing perplexity, read with --kl-divergence");
   sub->add_flag("--kl-divergence", opt->kld, "Compare this model's token distributions with --kl-divergence-base");
   sub->add_flag("--no-parse-special", opt->no_parse_special, "Keep special-token text as plain text");
-  sub->add_option("--kv-type", opt->kv_type, "KV cache precision")->check(CLI::IsMember({"f16", "f32"}));
+  add_kv_type_option(sub, opt->kv_type);
   return {sub, [opt, &common] { return run_perplexity(*opt, common); }};
 }
 

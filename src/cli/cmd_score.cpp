@@ -116,7 +116,7 @@ int run_score(const ScoreOptions& opt, const CommonOptions& common) {
   const std::string text = read_file_or_stdin(opt.batch_file);
   auto model = Model::load(resolve_model_path(common), load_options(common, true));
   const Tokenizer tok = Tokenizer::from_gguf(model->gguf());
-  Session s(*model, {.n_ctx = opt.ctx_size, .n_batch = opt.batch_size, .kv_type = opt.kv_type == "f32" ? KvType::F32 : KvType::F16});
+  Session s(*model, {.n_ctx = opt.ctx_size, .n_batch = opt.batch_size, .kv_type = kv_type_from_name(opt.kv_type)});
   eval::ContinuationScorer scorer(s, !opt.no_share);
   const auto t1 = std::chrono::steady_clock::now();
 
@@ -171,7 +171,7 @@ Command add_score_command(CLI::App& root, CommonOptions& common) {
   sub->add_flag("--no-parse-special", opt->no_parse_special, "Keep special-token text as plain text");
   sub->add_option("-c,--ctx-size", opt->ctx_size, "Context length (0 = the model's)")->check(CLI::Range(int64_t(0), int64_t(1) << 20));
   sub->add_option("-b,--batch-size", opt->batch_size, "Tokens per forward call")->check(CLI::Range(int64_t(1), int64_t(1) << 20));
-  sub->add_option("--kv-type", opt->kv_type, "KV cache precision")->check(CLI::IsMember({"f16", "f32"}));
+  add_kv_type_option(sub, opt->kv_type);
   return {sub, [opt, &common] { return run_score(*opt, common); }};
 }
 

@@ -121,7 +121,7 @@ int run_serve(ServeOptions& opt, const CommonOptions& common) {
   server::SchedulerOptions so;
   so.slots = static_cast<size_t>(opt.parallel);
   so.queue = static_cast<size_t>(opt.queue);
-  so.session = {.n_ctx = opt.ctx_size, .n_batch = opt.batch_size, .kv_type = opt.kv_type == "f32" ? KvType::F32 : KvType::F16};
+  so.session = {.n_ctx = opt.ctx_size, .n_batch = opt.batch_size, .kv_type = kv_type_from_name(opt.kv_type)};
   so.prompt_chunk = opt.prompt_chunk;
   server::Scheduler scheduler(*model, tok, so);
 
@@ -181,7 +181,7 @@ Command add_serve_command(CLI::App& root, CommonOptions& common) {
       ->check(CLI::Range(int64_t(1), int64_t(1) << 20));
   sub->add_option("--prompt-chunk", opt->prompt_chunk, "Prompt tokens per step while other requests are decoding")
       ->check(CLI::Range(int64_t(1), int64_t(1) << 20));
-  sub->add_option("--kv-type", opt->kv_type, "KV cache precision")->check(CLI::IsMember({"f16", "f32"}));
+  add_kv_type_option(sub, opt->kv_type);
   return {sub, [opt, &common] { return run_serve(*opt, common); }};
 }
 

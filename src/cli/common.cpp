@@ -1,6 +1,8 @@
 // Helpers shared by the commands: model path resolution, thread and ISA set-up, unbuilt commands.
 #include <spdlog/spdlog.h>
 
+#include <fmt/format.h>
+
 #include <cstdlib>
 #include <thread>
 
@@ -34,6 +36,16 @@ void apply_runtime_options(const CommonOptions& common) {
   set_num_threads(threads);
   const Isa isa = select_isa(common.isa);
   spdlog::debug("{} threads, {} kernels ({})", threads, isa_name(isa), cpu_feature_string());
+}
+
+void add_kv_type_option(CLI::App* app, std::string& value) {
+  app->add_option("--kv-type", value, "KV cache precision: f16|f32")->check(CLI::IsMember({"f16", "f32"}));
+}
+
+KvType kv_type_from_name(const std::string& name) {
+  if (name == "f16") return KvType::F16;
+  if (name == "f32") return KvType::F32;
+  throw Error(ErrorKind::Usage, fmt::format("--kv-type: '{}' is not one of f16, f32", name));
 }
 
 Command add_unbuilt_command(CLI::App& root, const std::string& name, const std::string& what) {

@@ -25,6 +25,9 @@
 #include "kernels/kernels.hpp"
 #include "kernels/repack.hpp"
 
+#ifndef BLOOMZ_ATTN_AHEAD
+#define BLOOMZ_ATTN_AHEAD 16
+#endif
 namespace bloomz::kernels::BLOOMZ_X86_NS {
 namespace {
 
@@ -1079,10 +1082,13 @@ void quantize_q8_K(const float* x, void* dst, int64_t n) {
 
 // ---------------------------------------------------------------------------------------------
 // Attention over an fp16 cache. Scores: eight keys at a time, each with 8-lane f32 accumulators
-// over the head dimension, reduced together by one 8x8 transpose-add (per key the same additions,
-// whichever group it falls in: a short last group repeats its last key). Softmax: a vectorized
-// exp (below), sums in double. Output: D/8 accumulators, keys in ascending order. Head dims that
-// are not a multiple of 8 (or above 256) take the reference path.
+// (16-lane with AVX-512, folded to 8) over the head dimension, reduced together by one 8x8
+// transpose-add (per key the same additions, whichever group it falls in: a short last group
+// repeats its last key). Softmax: a vectorized exp (below), sums in double. Output: the head's
+// accumulators held in registers (a template per vector count), keys in ascending order. K and V
+// are streamed once per head with software prefetch kAttnAhead keys ahead (a head's rows are
+// contiguous; at long contexts the two streams are most of the decode's memory traffic). Head dims
+// that are not a multiple of 8 (or above 256) take the reference path.
 
 // Lane i of the result = the sum of the 8 lanes of p[i]: ((x0+x1)+(x2+x3)) + ((x4+x5)+(x6+x7)).
 inline __m256 reduce8_ps(const __m256* p) {
@@ -1113,50 +1119,120 @@ inline __m256 exp8_nonpositive(__m256 x) {
   return _mm256_andnot_ps(under, _mm256_mul_ps(y, _mm256_castsi256_ps(e)));
 }
 
-void attn_f16(const AttnArgs& a) {
-  const int64_t D = a.d;
-  if (D % 8 != 0 || D > 256 || D == 0) {
-    table_ref().attn_f16(a);
-    return;
+// Keys (rows) ahead of the current one that the attention loops prefetch: far enough to cover the
+// memory latency at the loops' rate, near enough to stay in L1 until used.
+constexpr int64_t kAttnAhead = BLOOMZ_ATTN_AHEAD;
+
+// Prefetches the rows [row, row + n) of d fp16 values (contiguous): one hint per cache line.
+inline void prefetch_rows(const uint16_t* base, int64_t row, int64_t n, int64_t d) {
+  const char* p = reinterpret_cast<const char*>(base + row * d);
+  for (int64_t off = 0; off < n * d * 2; off += 64) _mm_prefetch(p + off, _MM_HINT_T0);
+}
+
+inline __m256 cvt8(const uint16_t* p) { return _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p))); }
+
+// out[0, 8 NV) = sum_i p_i V_i over the head's rows, for NV 8-lane vectors of V starting at v
+// (rows d apart): NV accumulators in registers, keys ascending.
+template <int NV>
+void attn_out8(const uint16_t* v, int64_t d, int64_t n_kv, const float* sc, float inv, float* out) {
+  __m256 acc[NV];
+  for (int j = 0; j < NV; ++j) acc[j] = _mm256_setzero_ps();
+  const char* ahead = reinterpret_cast<const char*>(v + kAttnAhead * d);
+  for (int64_t i = 0; i < n_kv; ++i, v += d, ahead += 2 * d) {
+    if (kAttnAhead > 0) for (int j = 0; j < NV; j += 4) _mm_prefetch(ahead + 16 * j, _MM_HINT_T0);  // 4 vectors = one line
+    const __m256 p = _mm256_set1_ps(sc[i] * inv);
+    for (int j = 0; j < NV; ++j) acc[j] = _mm256_fmadd_ps(p, cvt8(v + 8 * j), acc[j]);
   }
-  const int64_t nv = D / 8;
-  alignas(64) float q[256];
-  for (int64_t j = 0; j < nv; ++j)
-    _mm256_store_ps(q + 8 * j, _mm256_cvtph_ps(_mm256_cvtps_ph(_mm256_loadu_ps(a.q + 8 * j),
-                                                              _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC)));
-  auto kv8 = [](const uint16_t* p) { return _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p))); };
+  for (int j = 0; j < NV; ++j) _mm256_storeu_ps(out + 8 * j, acc[j]);
+}
+
 #if BLOOMZ_X86_AVX512
-  auto kv16 = [](const uint16_t* p) { return _mm512_cvtph_ps(loadu(p)); };
+inline __m512 cvt16(const uint16_t* p) { return _mm512_cvtph_ps(loadu(p)); }
+
+// As attn_out8 with NV 16-lane vectors.
+template <int NV>
+void attn_out16(const uint16_t* v, int64_t d, int64_t n_kv, const float* sc, float inv, float* out) {
+  __m512 acc[NV];
+  for (int j = 0; j < NV; ++j) acc[j] = _mm512_setzero_ps();
+  const char* ahead = reinterpret_cast<const char*>(v + kAttnAhead * d);
+  for (int64_t i = 0; i < n_kv; ++i, v += d, ahead += 2 * d) {
+    if (kAttnAhead > 0) for (int j = 0; j < NV; j += 2) _mm_prefetch(ahead + 32 * j, _MM_HINT_T0);  // 2 vectors = one line
+    const __m512 p = _mm512_set1_ps(sc[i] * inv);
+    for (int j = 0; j < NV; ++j) acc[j] = _mm512_fmadd_ps(p, cvt16(v + 16 * j), acc[j]);
+  }
+  for (int j = 0; j < NV; ++j) _mm512_storeu_ps(out + 16 * j, acc[j]);
+}
 #endif
+
+// Calls F<NV>(args...) for NV = n in 1..8.
+template <template <int> class F, typename... Args>
+void with_count(int64_t n, Args... args) {
+  switch (n) {
+    case 1: F<1>::run(args...); break;
+    case 2: F<2>::run(args...); break;
+    case 3: F<3>::run(args...); break;
+    case 4: F<4>::run(args...); break;
+    case 5: F<5>::run(args...); break;
+    case 6: F<6>::run(args...); break;
+    case 7: F<7>::run(args...); break;
+    default: F<8>::run(args...); break;
+  }
+}
+template <int NV>
+struct Out8 {
+  static void run(const uint16_t* v, int64_t d, int64_t n_kv, const float* sc, float inv, float* out) {
+    attn_out8<NV>(v, d, n_kv, sc, inv, out);
+  }
+};
+#if BLOOMZ_X86_AVX512
+template <int NV>
+struct Out16 {
+  static void run(const uint16_t* v, int64_t d, int64_t n_kv, const float* sc, float inv, float* out) {
+    attn_out16<NV>(v, d, n_kv, sc, inv, out);
+  }
+};
+#endif
+
+// Scores of keys [k, k + 8) (a short last group repeats its last key), unscaled: lane i = dot(q, K_i).
+template <bool Wide>
+inline __m256 attn_dots8(const float* q, const uint16_t* kbase, int64_t k, int m, int64_t D) {
+  const uint16_t* kr[8];
+  for (int i = 0; i < 8; ++i) kr[i] = kbase + (k + (i < m ? i : m - 1)) * D;
+  __m256 acc[8];
+#if BLOOMZ_X86_AVX512
+  if constexpr (Wide) {  // 16-lane accumulators, folded to 8 lanes before the same reduction
+    __m512 z[8];
+    for (int i = 0; i < 8; ++i) z[i] = _mm512_setzero_ps();
+    for (int64_t j = 0; j < D / 16; ++j) {
+      const __m512 qv = _mm512_load_ps(q + 16 * j);
+      for (int i = 0; i < 8; ++i) z[i] = _mm512_fmadd_ps(qv, cvt16(kr[i] + 16 * j), z[i]);
+    }
+    for (int i = 0; i < 8; ++i) acc[i] = fold16(z[i]);
+    return reduce8_ps(acc);
+  }
+#endif
+  for (int i = 0; i < 8; ++i) acc[i] = _mm256_setzero_ps();
+  for (int64_t j = 0; j < D / 8; ++j) {
+    const __m256 qv = _mm256_load_ps(q + 8 * j);
+    for (int i = 0; i < 8; ++i) acc[i] = _mm256_fmadd_ps(qv, cvt8(kr[i] + 8 * j), acc[i]);
+  }
+  return reduce8_ps(acc);
+}
+
+// Scores of all keys into sc (scaled, with the ALiBi bias); returns their maximum.
+template <bool Wide>
+float attn_scores(const AttnArgs& a, const float* q) {
+  const int64_t D = a.d;
   float* sc = a.scores;
   const __m256 vscale = _mm256_set1_ps(a.scale), vslope = _mm256_set1_ps(a.slope);
   const __m256i iota = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
   __m256 vmax = _mm256_set1_ps(-INFINITY);
   for (int64_t k = 0; k < a.n_kv; k += 8) {
     const int m = a.n_kv - k < 8 ? static_cast<int>(a.n_kv - k) : 8;
-    const uint16_t* kr[8];
-    for (int i = 0; i < 8; ++i) kr[i] = a.k + (k + (i < m ? i : m - 1)) * D;
-    __m256 acc[8];
-#if BLOOMZ_X86_AVX512
-    if (D % 16 == 0) {  // 16-lane accumulators, folded to 8 lanes before the same reduction
-      __m512 z[8];
-      for (int i = 0; i < 8; ++i) z[i] = _mm512_setzero_ps();
-      for (int64_t j = 0; j < D / 16; ++j) {
-        const __m512 qv = _mm512_load_ps(q + 16 * j);
-        for (int i = 0; i < 8; ++i) z[i] = _mm512_fmadd_ps(qv, kv16(kr[i] + 16 * j), z[i]);
-      }
-      for (int i = 0; i < 8; ++i) acc[i] = fold16(z[i]);
-    } else
-#endif
-    {
-      for (int i = 0; i < 8; ++i) acc[i] = _mm256_setzero_ps();
-      for (int64_t j = 0; j < nv; ++j) {
-        const __m256 qv = _mm256_load_ps(q + 8 * j);
-        for (int i = 0; i < 8; ++i) acc[i] = _mm256_fmadd_ps(qv, kv8(kr[i] + 8 * j), acc[i]);
-      }
-    }
+    if (kAttnAhead > 0 && k + kAttnAhead + 8 <= a.n_kv) prefetch_rows(a.k, k + kAttnAhead, 8, D);
+    const __m256 dots = attn_dots8<Wide>(q, a.k, k, m, D);
     const __m256 rel = _mm256_cvtepi32_ps(_mm256_add_epi32(_mm256_set1_epi32(static_cast<int>(k - a.pos)), iota));
-    const __m256 s8 = _mm256_add_ps(_mm256_mul_ps(reduce8_ps(acc), vscale), _mm256_mul_ps(vslope, rel));
+    const __m256 s8 = _mm256_add_ps(_mm256_mul_ps(dots, vscale), _mm256_mul_ps(vslope, rel));
     if (m == 8) {
       _mm256_storeu_ps(sc + k, s8);
       vmax = _mm256_max_ps(vmax, s8);
@@ -1171,10 +1247,15 @@ void attn_f16(const AttnArgs& a) {
   __m128 mx4 = _mm_max_ps(_mm256_castps256_ps128(vmax), _mm256_extractf128_ps(vmax, 1));
   mx4 = _mm_max_ps(mx4, _mm_movehl_ps(mx4, mx4));
   mx4 = _mm_max_ss(mx4, _mm_movehdup_ps(mx4));
-  const __m256 max = _mm256_set1_ps(_mm_cvtss_f32(mx4));
+  return _mm_cvtss_f32(mx4);
+}
+
+// sc[i] = exp(sc[i] - max); returns the sum in double.
+double attn_exp(float* sc, int64_t n_kv, float max_score) {
+  const __m256 max = _mm256_set1_ps(max_score);
   __m256d sum_lo = _mm256_setzero_pd(), sum_hi = _mm256_setzero_pd();
-  for (int64_t i = 0; i < a.n_kv; i += 8) {
-    const int m = a.n_kv - i < 8 ? static_cast<int>(a.n_kv - i) : 8;
+  for (int64_t i = 0; i < n_kv; i += 8) {
+    const int m = n_kv - i < 8 ? static_cast<int>(n_kv - i) : 8;
     __m256 x;
     alignas(32) float tmp[8];
     if (m == 8) {
@@ -1195,43 +1276,33 @@ void attn_f16(const AttnArgs& a) {
   }
   const __m256d s4 = _mm256_add_pd(sum_lo, sum_hi);
   __m128d s2 = _mm_add_pd(_mm256_castpd256_pd128(s4), _mm256_extractf128_pd(s4, 1));
-  const double sum = _mm_cvtsd_f64(_mm_add_sd(s2, _mm_unpackhi_pd(s2, s2)));
-  const float inv = static_cast<float>(1.0 / sum);
+  return _mm_cvtsd_f64(_mm_add_sd(s2, _mm_unpackhi_pd(s2, s2)));
+}
+
+void attn_f16(const AttnArgs& a) {
+  const int64_t D = a.d;
+  if (D % 8 != 0 || D > 256 || D == 0) {
+    table_ref().attn_f16(a);
+    return;
+  }
+  alignas(64) float q[256];
+  for (int64_t j = 0; j < D / 8; ++j)
+    _mm256_store_ps(q + 8 * j, _mm256_cvtph_ps(_mm256_cvtps_ph(_mm256_loadu_ps(a.q + 8 * j),
+                                                              _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC)));
 #if BLOOMZ_X86_AVX512
-  if (D % 16 == 0) {  // 16-lane accumulators, up to 8 (128 dimensions) per pass over the keys
-    const int64_t nz = D / 16;
-    for (int64_t d0 = 0; d0 < nz; d0 += 8) {
-      const int64_t m = nz - d0 < 8 ? nz - d0 : 8;
-      __m512 z[8];
-      for (int j = 0; j < 8; ++j) z[j] = _mm512_setzero_ps();
-      const uint16_t* vr = a.v + 16 * d0;
-      for (int64_t i = 0; i < a.n_kv; ++i, vr += D) {
-        const __m512 p = _mm512_set1_ps(sc[i] * inv);
-        for (int64_t j = 0; j < m; ++j) z[j] = _mm512_fmadd_ps(p, kv16(vr + 16 * j), z[j]);
-      }
-      for (int64_t j = 0; j < m; ++j) _mm512_storeu_ps(a.out + 16 * (d0 + j), z[j]);
-    }
+  const bool wide = D % 16 == 0;
+#else
+  const bool wide = false;
+#endif
+  const float max = wide ? attn_scores<true>(a, q) : attn_scores<false>(a, q);
+  const float inv = static_cast<float>(1.0 / attn_exp(a.scores, a.n_kv, max));
+#if BLOOMZ_X86_AVX512
+  if (wide) {  // up to 8 16-lane vectors (128 dimensions) per pass over the values
+    for (int64_t d0 = 0; d0 < D / 16; d0 += 8) with_count<Out16>(D / 16 - d0, a.v + 16 * d0, D, a.n_kv, a.scores, inv, a.out + 16 * d0);
     return;
   }
 #endif
-  for (int64_t d0 = 0; d0 < nv; d0 += 8) {
-    const int64_t m = nv - d0 < 8 ? nv - d0 : 8;
-    __m256 acc[8];
-    for (int j = 0; j < 8; ++j) acc[j] = _mm256_setzero_ps();
-    const uint16_t* vr = a.v + 8 * d0;
-    if (m == 8) {
-      for (int64_t i = 0; i < a.n_kv; ++i, vr += D) {
-        const __m256 p = _mm256_set1_ps(sc[i] * inv);
-        for (int j = 0; j < 8; ++j) acc[j] = _mm256_fmadd_ps(p, kv8(vr + 8 * j), acc[j]);
-      }
-    } else {
-      for (int64_t i = 0; i < a.n_kv; ++i, vr += D) {
-        const __m256 p = _mm256_set1_ps(sc[i] * inv);
-        for (int64_t j = 0; j < m; ++j) acc[j] = _mm256_fmadd_ps(p, kv8(vr + 8 * j), acc[j]);
-      }
-    }
-    for (int64_t j = 0; j < m; ++j) _mm256_storeu_ps(a.out + 8 * (d0 + j), acc[j]);
-  }
+  for (int64_t d0 = 0; d0 < D / 8; d0 += 8) with_count<Out8>(D / 8 - d0, a.v + 8 * d0, D, a.n_kv, a.scores, inv, a.out + 8 * d0);
 }
 
 // Bias + fp16-table GELU, 8 at a time: the table entries are gathered as 32-bit words (hence the
