@@ -144,16 +144,24 @@ void Model::start_prefault() {
   order.push_back(&output);
   std::erase_if(order, [](const TensorView* t) { return t->x8; });  // repacked: not file pages
   prefault_ = std::jthread([order = std::move(order)](std::stop_token stop) {
+    constexpr int64_t kChunk = int64_t{2} << 20;  // stop requests are seen every 2 MiB
+    unsigned sink = 0;
     for (const TensorView* t : order) {
-      if (stop.stop_requested()) return;
       const auto* p = reinterpret_cast<const volatile unsigned char*>(t->data);
       const int64_t bytes = t->rows * t->row_bytes;
-      unsigned sink = 0;
-      for (int64_t off = 0; off < bytes; off += 4096) sink += p[off];
+      for (int64_t chunk = 0; chunk < bytes; chunk += kChunk) {
+        if (stop.stop_requested()) return;
+        const int64_t end = std::min(bytes, chunk + kChunk);
+        for (int64_t off = chunk; off < end; off += 4096) sink += p[off];
+      }
       if (bytes > 0) sink += p[bytes - 1];
-      (void)sink;
     }
+    (void)sink;
   });
+}
+
+void Model::stop_prefault() const {
+  prefault_.request_stop();
 }
 
 void Model::FreeDeleter::operator()(std::byte* p) const { std::free(p); }

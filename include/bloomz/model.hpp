@@ -69,6 +69,10 @@ class Model {
   TensorView output;                      // LM head: output.weight, or token_embd when tied
   bool tied_output = true;
 
+  // Ends the LoadOptions::prefault thread at its next 2 MiB step: once the forward pass runs, the
+  // thread would take a core from it (its pages then fault in inside the pass, as without it).
+  void stop_prefault() const;
+
   // Bytes of weights one decoded token reads (every matrix once; the embedding row is tiny).
   int64_t weight_bytes_per_token() const;
   int64_t n_params() const;  // every tensor in the file, as llama.cpp counts
@@ -84,7 +88,7 @@ class Model {
   int64_t repacked_bytes_ = 0;
   GgufFile gguf_;
   BloomConfig config_;
-  std::jthread prefault_;  // last: stopped and joined before the mapping goes
+  mutable std::jthread prefault_;  // last: stopped and joined before the mapping goes
 };
 
 }  // namespace bloomz

@@ -80,6 +80,7 @@ int run_generate(GenOptions& opt, const CommonOptions& common) {
     throw;
   }
   const Tokenizer tok = Tokenizer::from_gguf(model->gguf());
+  model->stop_prefault();  // it had the tokenizer's time; from here it would compete with the prompt
   const double load_ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
   spdlog::debug("loaded {} in {:.1f} ms ({:.1f} MiB of weights repacked to x8); {} threads, {} kernels", path, load_ms,
                 static_cast<double>(model->repacked_bytes()) / (1 << 20), num_threads(), isa_name(active_isa()));
