@@ -53,9 +53,11 @@ struct Session::Buffers {
   std::vector<float> ffn;     // [rows][n_ff]
   std::vector<float> slopes;  // [n_head]
   // KV cache, head-major so that one head's keys (values) are contiguous:
-  // [layer][head][pos][head_dim], fp16 (k16, v16) or f32 (k32, v32).
+  // [layer][head][pos][head_dim], fp16 (k16, v16), f32 (k32, v32) or q8_0 blocks (k8, v8: a row
+  // of head_dim / 32 blocks, kv_row_bytes(Q8_0, head_dim) bytes, per layer, head and position).
   LazyArray<uint16_t> k16, v16;
   LazyArray<float> k32, v32;
+  LazyArray<std::byte> k8, v8;
   std::vector<float> scores;          // [n_head][n_ctx]
 
   void reserve_rows(int64_t rows, int64_t n_embd, int64_t n_ff) {
@@ -70,9 +72,21 @@ struct Session::Buffers {
   }
 };
 
-const char* kv_type_name(KvType t) { return t == KvType::F32 ? "f32" : "f16"; }
+const char* kv_type_name(KvType t) {
+  switch (t) {
+    case KvType::F32: return "f32";
+    case KvType::Q8_0: return "q8_0";
+    default: return "f16";
+  }
+}
 
-int64_t kv_row_bytes(KvType t, int64_t n) { return n * (t == KvType::F32 ? 4 : 2); }
+int64_t kv_row_bytes(KvType t, int64_t n) {
+  switch (t) {
+    case KvType::F32: return 4 * n;
+    case KvType::Q8_0: return n / 32 * 34;  // block_q8_0: fp16 scale + 32 int8
+    default: return 2 * n;
+  }
+}
 
 Session::Session(const Model& model, const SessionOptions& options) : model_(model), options_(options) {
   const BloomConfig& c = model.config();
@@ -84,7 +98,17 @@ Session::Session(const Model& model, const SessionOptions& options) : model_(mod
   b.slopes = ops::alibi_slopes(c.n_head, c.max_alibi_bias);
   const size_t E = static_cast<size_t>(c.n_embd);
   const size_t kv = static_cast<size_t>(c.n_layer) * E * static_cast<size_t>(n_ctx_);
-  if (options.kv_type == KvType::F16) {
+  if (options.kv_type == KvType::Q8_0) {
+    const int64_t D = c.head_dim();
+    if (D % 32 != 0) {
+      throw Error(ErrorKind::Usage, fmt::format("--kv-type q8_0: the model's head dimension {} (n_embd {} / n_head {}) is not a multiple of 32",
+                                                D, c.n_embd, c.n_head));
+    }
+    const size_t bytes = static_cast<size_t>(c.n_layer) * static_cast<size_t>(c.n_head) * static_cast<size_t>(n_ctx_) *
+                         static_cast<size_t>(kv_row_bytes(KvType::Q8_0, D));
+    b.k8.allocate(bytes);
+    b.v8.allocate(bytes);
+  } else if (options.kv_type == KvType::F16) {
     b.k16.allocate(kv);
     b.v16.allocate(kv);
   } else {
@@ -193,7 +217,11 @@ void Session::forward_rows(std::span<const Row> rows, Buffers& b, bool want_all,
       const float* v = k + E;
       for (int64_t h = 0; h < H; ++h) {
         const size_t at = layer_base + (static_cast<size_t>(h) * n_ctx + static_cast<size_t>(row.pos)) * static_cast<size_t>(D);
-        if (!kv.k16.empty()) {
+        if (!kv.k8.empty()) {  // the same layout in q8_0 rows: byte offset = row index * row bytes
+          const size_t at8 = at / static_cast<size_t>(D) * static_cast<size_t>(kv_row_bytes(KvType::Q8_0, D));
+          quantize_row_q8_0(k + h * D, kv.k8.data() + at8, D);
+          quantize_row_q8_0(v + h * D, kv.v8.data() + at8, D);
+        } else if (!kv.k16.empty()) {
           to_fp16(k + h * D, kv.k16.data() + at, D);
           to_fp16(v + h * D, kv.v16.data() + at, D);
         } else {
@@ -204,8 +232,8 @@ void Session::forward_rows(std::span<const Row> rows, Buffers& b, bool want_all,
     });
 
     // Attention, one head per task: score_k = (q . k_k) * scale + slope * -(pos - k) for k <= pos,
-    // softmax (max-subtracted, sum in double), out = sum_k p_k v_k. An fp16 cache is read as it is
-    // by the kernel table's attention (F16C); an f32 cache takes the plain loops below.
+    // softmax (max-subtracted, sum in double), out = sum_k p_k v_k. An fp16 or q8_0 cache is read
+    // as it is by the kernel table's attention; an f32 cache takes the plain loops below.
     parallel_for(0, H, [&](int64_t h) {
       const float slope = b.slopes[static_cast<size_t>(h)];
       for (int64_t t = 0; t < T; ++t) {
@@ -217,6 +245,11 @@ void Session::forward_rows(std::span<const Row> rows, Buffers& b, bool want_all,
         const float* q = b.qkv.data() + t * 3 * E + h * D;
         float* scores = kv.scores.data() + static_cast<size_t>(h) * n_ctx;
         float* out = b.attn.data() + t * E + h * D;
+        if (!kv.k8.empty()) {
+          const size_t base8 = head_base / static_cast<size_t>(D) * static_cast<size_t>(kv_row_bytes(KvType::Q8_0, D));
+          attention_q8_0(q, kv.k8.data() + base8, kv.v8.data() + base8, n_kv, D, row.pos, kq_scale, slope, scores, out);
+          continue;
+        }
         if (!kv.k16.empty()) {
           attention_f16(q, kv.k16.data() + head_base, kv.v16.data() + head_base, n_kv, D, row.pos, kq_scale, slope, scores, out);
           continue;
