@@ -13,6 +13,10 @@
 #include <fmt/format.h>
 #include <limits>
 #include <memory>
+#include <cstdlib>
+#if defined(__linux__)
+#include <sys/mman.h>
+#endif
 
 #include "bloomz/error.hpp"
 #include "bloomz/parallel.hpp"
@@ -29,18 +33,43 @@ struct Session::Row {
 
 // A heap array left uninitialized: the kernel maps its pages on first write, so a KV cache of
 // n_ctx positions costs memory only for the positions actually used (a zero-filled std::vector
-// would touch every page up front: 200 MB per 2048-position 560m session).
+// would touch every page up front: 200 MB per 2048-position 560m session). It starts on a 2 MiB
+// boundary so that it can later be moved to transparent huge pages (use_huge_pages).
 template <typename T>
 struct LazyArray {
-  std::unique_ptr<T[]> p;
-  size_t n = 0;
+  static constexpr size_t kHuge = size_t{2} << 20;
+  struct Free {
+    void operator()(T* q) const { std::free(q); }
+  };
+  std::unique_ptr<T[], Free> p;
+  size_t n = 0, bytes = 0;
   void allocate(size_t count) {
-    p = std::make_unique_for_overwrite<T[]>(count);
+    bytes = (count * sizeof(T) + kHuge - 1) / kHuge * kHuge;
+    p.reset(static_cast<T*>(std::aligned_alloc(kHuge, bytes)));
+    if (!p) throw Error(ErrorKind::Runtime, fmt::format("out of memory allocating a KV cache of {} bytes", bytes));
     n = count;
   }
   bool empty() const { return n == 0; }
   T* data() { return p.get(); }
+  // Asks the kernel to back the whole array with 2 MiB pages, now (MADV_COLLAPSE: the pages
+  // touched so far are copied, the rest committed) and for later faults (MADV_HUGEPAGE). Attention
+  // streams each head's keys and values, hundreds of KB contiguous: with 4 KiB pages the hardware
+  // prefetchers stop at every page and the TLB misses every 4 KiB; on 2 MiB pages it streams ~15 %
+  // faster (kernel-bench --attn-depths 1920). A no-op where the kernel refuses (THP off, old Linux).
+  void use_huge_pages() {
+#if defined(__linux__)
+    if (empty()) return;
+    constexpr int kMadvCollapse = 25;  // MADV_COLLAPSE (Linux 6.1), missing from older headers
+    ::madvise(p.get(), bytes, MADV_HUGEPAGE);
+    ::madvise(p.get(), bytes, kMadvCollapse);
+#endif
+  }
 };
+
+// A session's KV cache moves to huge pages once this many positions are in use: from there on
+// attention reads more cache than the first touch of the whole cache costs (one copy, ~200 MB for
+// a 2048-position 560m f16 cache), and short sessions keep the lazily mapped small footprint.
+constexpr int64_t kHugePagesFrom = 512;
 
 // Activations (sized for the largest batch seen) and the KV cache of a session.
 struct Session::Buffers {
@@ -59,6 +88,17 @@ struct Session::Buffers {
   LazyArray<float> k32, v32;
   LazyArray<std::byte> k8, v8;
   std::vector<float> scores;          // [n_head][n_ctx]
+  bool huge_pages = false;            // use_huge_pages done
+
+  void use_huge_pages() {
+    huge_pages = true;
+    k16.use_huge_pages();
+    v16.use_huge_pages();
+    k32.use_huge_pages();
+    v32.use_huge_pages();
+    k8.use_huge_pages();
+    v8.use_huge_pages();
+  }
 
   void reserve_rows(int64_t rows, int64_t n_embd, int64_t n_ff) {
     const auto r = static_cast<size_t>(rows), E = static_cast<size_t>(n_embd);
@@ -301,7 +341,11 @@ void Session::forward_rows(std::span<const Row> rows, Buffers& b, bool want_all,
       for (int64_t i = 0; i < E; ++i) xt[i] = p[i] + xt[i];
     });
   }
-  for (const Row& row : rows) row.session->n_past_ = std::max(row.session->n_past_, row.pos + 1);
+  for (const Row& row : rows) {
+    Session& s = *row.session;
+    s.n_past_ = std::max(s.n_past_, row.pos + 1);
+    if (!s.buf_->huge_pages && s.n_past_ >= kHugePagesFrom) s.buf_->use_huge_pages();
+  }
 
   // logits = W_out LN(x; output_norm), for every row or only the last one.
   if (want_all || want_last) {
