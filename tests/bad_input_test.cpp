@@ -359,6 +359,26 @@ TEST(BadInput, CtxSizeLargerThanTheModels) {
   EXPECT_EQ(neg.status, 2);
 }
 
+TEST(BadInput, BenchDepthOutOfRange) {
+  // -d: negative, not a number, an empty list item, or depth + test tokens beyond the model's context
+  // (the fixture's is 256): one line naming -d/--n-depth, exit 2, before any test runs.
+  for (const char* d : {"-d -1", "-d abc", "-d 0,", "-d 250 -p 8 -n 0", "-d 0,253 -p 0 -n 4"}) {
+    const Result r = run_bloomz("bench -m " + fixture() + " -r 1 -t 1 " + d);
+    EXPECT_EQ(r.status, 2) << d;
+    EXPECT_NE(r.err.find("error: -d/--n-depth: "), std::string::npos) << d << ": " << r.err;
+    EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << d << ": " << r.err;
+    EXPECT_TRUE(r.out.empty()) << d;
+  }
+}
+
+TEST(BadInput, KvTypeQ8_0WithAnOddHeadDim) {
+  const Result r = run_bloomz("-m " + fixture() + " -p x -n 1 --kv-type q8_0");  // head dim 96 / 6 = 16
+  EXPECT_EQ(r.status, 2);
+  EXPECT_NE(r.err.find("--kv-type q8_0: the model's head dimension 16 (n_embd 96 / n_head 6) is not a multiple of 32"),
+            std::string::npos) << r.err;
+  EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << r.err;
+}
+
 TEST(BadInput, UnknownFlags) {
   const Result r = run_bloomz("--frobnicate");
   EXPECT_EQ(r.status, 2);

@@ -380,6 +380,34 @@ TEST(Cli, BenchDepthRunsTestsOnAFilledCache) {
   }
 }
 
+// --kv-type q8_0 (llama.cpp's -ctk/-ctv q8_0 blocks): bench rows name it in type_k/type_v and count
+// its bytes (34 per 32 values); generation runs on it, with the same tokens for any thread count; a
+// model whose head dimension is not a multiple of 32 is a usage error naming the flag.
+TEST(Cli, KvTypeQ8_0) {
+  const Outcome b = run("bench -m " + model("small256-q4_0") + " -p 0 -n 4 -d 8 -r 1 -t 1 --kv-type q8_0 -o jsonl");
+  ASSERT_EQ(b.status, 0) << b.err;
+  const json j = json::parse(b.out);
+  EXPECT_EQ(j["type_k"], "q8_0");
+  EXPECT_EQ(j["type_v"], "q8_0");
+  EXPECT_EQ(j["n_kv"], 12);
+  // small256: 2 layers of 256 values, K and V: 2 * 2 * 8 * 34 = 1088 bytes per position;
+  // tg4 @ d8 reads 9 + 10 + 11 + 12 positions.
+  EXPECT_EQ(j["kv_bytes_per_run"], 42 * 1088);
+  const json g = fixture_generations("small256-q4_0")[0];
+  const std::string gen = "-m " + model("small256-q4_0") + " -p " + quote(g["text"]) + " --no-escape -n 24 --ignore-eos --json -q --kv-type q8_0";
+  const Outcome one = run(gen + " -t 1"), two = run(gen + " -t 2");
+  ASSERT_EQ(one.status, 0) << one.err;
+  ASSERT_EQ(two.status, 0) << two.err;
+  EXPECT_EQ(json::parse(one.out)["tokens"], json::parse(two.out)["tokens"]);
+  EXPECT_EQ(json::parse(one.out)["tokens"].size(), 24u);
+  const Outcome odd = run("-m " + model("tiny-odd-q4_0") + " -p Hello -n 2 --kv-type q8_0");
+  EXPECT_EQ(odd.status, 2);
+  EXPECT_NE(odd.err.find("--kv-type q8_0"), std::string::npos) << odd.err;
+  EXPECT_EQ(std::count(odd.err.begin(), odd.err.end(), '\n'), 1) << odd.err;
+  EXPECT_TRUE(odd.out.empty());
+  EXPECT_EQ(run("-m " + model("small256-q4_0") + " -p Hello -n 2 --kv-type q8_1").status, 2);
+}
+
 // Ctrl-C stops after the current token: the output so far, the timing summary, exit 130.
 TEST(Cli, SigintStopsWithOutputAndTimings) {
   const std::string err = "/tmp/bloomz-sigint-err-" + std::to_string(::getpid()) + ".txt";

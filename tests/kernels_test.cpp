@@ -579,6 +579,77 @@ TEST_P(IsaVsRef, AttentionF16WithinBound) {
   }
 }
 
+// Attention over a q8_0 cache: every table within a small bound of the reference, and the reference
+// within a bound of a double-precision evaluation of the same formula on the same blocks (the query
+// quantized by the reference quantizer, exact integer dots, V dequantized). Rows include all-zero
+// blocks (scale 0), blocks at the int8 extremes, huge and tiny magnitudes; head dims above 256 take
+// the reference path in the SIMD tables.
+TEST_P(IsaVsRef, AttentionQ8WithinBound) {
+  if (!kt_->attn_q8_0) GTEST_SKIP() << "no attn_q8_0 entry (the forward pass uses the reference's)";
+  std::mt19937 rng(13);
+  std::normal_distribution<float> nd(0.0f, 1.0f);
+  const auto quantize = table_ref().quantize[static_cast<int>(AType::Q8_0)];
+  for (const float slope : {0.25f, 8.0f})
+  for (int64_t d : {32, 64, 96, 128, 256, 288}) {
+    const int64_t nb = d / 32;
+    for (int64_t n_kv : {1, 3, 7, 8, 9, 17, 200, 1001}) {
+      std::vector<float> q(static_cast<size_t>(d)), row(static_cast<size_t>(d));
+      for (float& f : q) f = nd(rng) * 2.0f;
+      std::vector<block_q8_0> k(static_cast<size_t>(n_kv * nb)), v(k.size());
+      for (int64_t j = 0; j < n_kv; ++j) {
+        for (auto* cache : {&k, &v}) {
+          // keys up to ~25 (scores of a few hundred: their float rounding stays below the bound),
+          // values up to ~3e3
+          const float big = cache == &k ? 8.0f : 1e3f;
+          const unsigned kind = rng() % 8;
+          for (float& f : row) {
+            f = kind == 0 ? 0.0f : kind == 1 ? ((rng() & 1) ? 3.0f : -3.0f) : kind == 2 ? nd(rng) * big : kind == 3 ? nd(rng) * 1e-6f : nd(rng);
+          }
+          quantize(row.data(), cache->data() + j * nb, d);
+        }
+      }
+      const int64_t pos = n_kv - 1;
+      const float scale = 1.0f / std::sqrt(static_cast<float>(d));
+      std::vector<float> sc(static_cast<size_t>(n_kv)), r(static_cast<size_t>(d)), s(r.size());
+      AttnQ8Args a{q.data(), k.data(), v.data(), n_kv, d, pos, scale, slope, sc.data(), r.data()};
+      table_ref().attn_q8_0(a);
+      a.out = s.data();
+      kt_->attn_q8_0(a);
+      // double-precision evaluation
+      std::vector<block_q8_0> qb(static_cast<size_t>(nb));
+      quantize(q.data(), qb.data(), d);
+      std::vector<double> e(static_cast<size_t>(n_kv)), want(static_cast<size_t>(d), 0.0);
+      double mx = -1e300, sum = 0.0;
+      for (int64_t j = 0; j < n_kv; ++j) {
+        double dot = 0.0;
+        for (int64_t b = 0; b < nb; ++b) {
+          const block_q8_0& kb = k[static_cast<size_t>(j * nb + b)];
+          int64_t isum = 0;
+          for (int i = 0; i < 32; ++i) isum += kb.qs[i] * qb[static_cast<size_t>(b)].qs[i];
+          dot += static_cast<double>(isum) * fp16_to_fp32(kb.d) * fp16_to_fp32(qb[static_cast<size_t>(b)].d);
+        }
+        e[static_cast<size_t>(j)] = dot * scale + slope * static_cast<double>(j - pos);
+        mx = std::max(mx, e[static_cast<size_t>(j)]);
+      }
+      for (double& x : e) sum += (x = std::exp(x - mx));
+      double vmax = 0;
+      for (int64_t j = 0; j < n_kv; ++j)
+        for (int64_t i = 0; i < d; ++i) {
+          const block_q8_0& vb = v[static_cast<size_t>(j * nb + i / 32)];
+          const double val = static_cast<double>(fp16_to_fp32(vb.d)) * vb.qs[i % 32];
+          want[static_cast<size_t>(i)] += e[static_cast<size_t>(j)] / sum * val;
+          vmax = std::max(vmax, std::fabs(val));
+        }
+      const double tol = 2e-5 * std::max(1.0, vmax / 10.0);  // attn_f16's bound for values up to 10, relative above
+      for (int64_t i = 0; i < d; ++i) {
+        const size_t u = static_cast<size_t>(i);
+        ASSERT_NEAR(r[u], want[u], tol) << "ref d=" << d << " n_kv=" << n_kv << " i=" << i;
+        ASSERT_NEAR(s[u], r[u], tol) << "isa d=" << d << " n_kv=" << n_kv << " i=" << i;
+      }
+    }
+  }
+}
+
 INSTANTIATE_TEST_SUITE_P(Tables, IsaVsRef, ::testing::Values(Isa::Avx2, Isa::Avx512, Isa::Avx512Vnni, Isa::Neon, Isa::NeonDot),
                          [](const ::testing::TestParamInfo<Isa>& p) {
                            std::string s(isa_name(p.param));

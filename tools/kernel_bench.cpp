@@ -6,7 +6,8 @@
 //   T = 512: GFLOP/s (2 * rows * cols * T per matmul), median of 5, same interleaving.
 // With --attn-depths: attention of one token over a KV cache of that many positions, BLOOM-560m's
 // shape by default (24 layers x 16 heads x 64), every head of a layer in parallel as the forward
-// pass runs it; GB/s of K and V read (median of 5), beside the read bandwidth.
+// pass runs it; GB/s of K and V read (median of 5), beside the read bandwidth; --attn-kv f16 q8_0
+// for the cache types.
 #include <CLI/CLI.hpp>
 
 #include <algorithm>
@@ -158,37 +159,60 @@ struct AttnShape {
 // One token's attention over every layer and head of a cache of n_kv positions (head-major, as the
 // session keeps it), with the kernel table of `isa`: GB/s of K and V streamed, beside the read
 // bandwidth; validated on one head against the reference first.
-bool bench_attention(Isa isa, const AttnShape& sh, int64_t n_kv, int reps, double min_run_s, const std::vector<uint64_t>& big) {
+bool bench_attention(Isa isa, const std::string& kv_type, const AttnShape& sh, int64_t n_kv, int reps, double min_run_s,
+                     const std::vector<uint64_t>& big) {
   const kernels::KernelTable* kt = kernels::table_for(isa);
   if (!kt) return true;
-  const kernels::AttnFn fn = kt->attn_f16 ? kt->attn_f16 : kernels::table_ref().attn_f16;
-  const int64_t heads = sh.layers * sh.heads, row = sh.d;
-  std::vector<uint16_t> k(static_cast<size_t>(heads * n_kv * row)), v(k.size());
+  const bool q8 = kv_type == "q8_0";
+  const kernels::AttnFn fn16 = kt->attn_f16 ? kt->attn_f16 : kernels::table_ref().attn_f16;
+  const kernels::AttnQ8Fn fn8 = kt->attn_q8_0 ? kt->attn_q8_0 : kernels::table_ref().attn_q8_0;
+  const int64_t heads = sh.layers * sh.heads;
+  const int64_t row_bytes = q8 ? sh.d / 32 * 34 : 2 * sh.d;
+  std::vector<std::byte> k(static_cast<size_t>(heads * n_kv * row_bytes)), v(k.size());
   Rng rng{777};
-  for (size_t i = 0; i < k.size(); ++i) {
-    k[i] = fp32_to_fp16(static_cast<float>(static_cast<int64_t>(rng.next() % 2001) - 1000) * 1e-3f);
-    v[i] = fp32_to_fp16(static_cast<float>(static_cast<int64_t>(rng.next() % 2001) - 1000) * 1e-3f);
+  std::vector<float> row(static_cast<size_t>(sh.d));
+  for (int64_t r = 0; r < heads * n_kv; ++r) {
+    for (auto* cache : {&k, &v}) {
+      for (auto& x : row) x = static_cast<float>(static_cast<int64_t>(rng.next() % 2001) - 1000) * 1e-3f;
+      std::byte* dst = cache->data() + r * row_bytes;
+      if (q8) {
+        kernels::table_ref().quantize[static_cast<int>(kernels::AType::Q8_0)](row.data(), dst, sh.d);
+      } else {
+        for (int64_t i = 0; i < sh.d; ++i) {
+          const uint16_t h = fp32_to_fp16(row[static_cast<size_t>(i)]);
+          std::memcpy(dst + 2 * i, &h, 2);
+        }
+      }
+    }
   }
   std::vector<float> q(static_cast<size_t>(heads * sh.d)), out(q.size()), ref(static_cast<size_t>(sh.d));
   for (auto& x : q) x = static_cast<float>(static_cast<int64_t>(rng.next() % 2001) - 1000) * 1e-3f;
   std::vector<float> scores(static_cast<size_t>(sh.heads * n_kv));
   const float scale = 1.0f / std::sqrt(static_cast<float>(sh.d));
-  auto head = [&](int64_t l, int64_t h, kernels::AttnFn f, float* o) {
-    const size_t at = static_cast<size_t>((l * sh.heads + h) * n_kv * row);
+  auto head = [&](int64_t l, int64_t h, bool reference, float* o) {
+    const size_t at = static_cast<size_t>((l * sh.heads + h) * n_kv * row_bytes);
     const float slope = std::exp2(-8.0f * static_cast<float>(h + 1) / static_cast<float>(sh.heads));
-    f(kernels::AttnArgs{q.data() + (l * sh.heads + h) * sh.d, k.data() + at, v.data() + at, n_kv, sh.d, n_kv - 1, scale,
-                        slope, scores.data() + h * n_kv, o});
+    const float* qh = q.data() + (l * sh.heads + h) * sh.d;
+    float* sc = scores.data() + h * n_kv;
+    if (q8) {
+      (reference ? kernels::table_ref().attn_q8_0 : fn8)(
+          kernels::AttnQ8Args{qh, k.data() + at, v.data() + at, n_kv, sh.d, n_kv - 1, scale, slope, sc, o});
+    } else {
+      (reference ? kernels::table_ref().attn_f16 : fn16)(
+          kernels::AttnArgs{qh, reinterpret_cast<const uint16_t*>(k.data() + at), reinterpret_cast<const uint16_t*>(v.data() + at),
+                            n_kv, sh.d, n_kv - 1, scale, slope, sc, o});
+    }
   };
-  head(0, 1, kernels::table_ref().attn_f16, ref.data());
-  head(0, 1, fn, out.data());
+  head(0, 1, true, ref.data());
+  head(0, 1, false, out.data());
   double err = 0;
   for (int64_t i = 0; i < sh.d; ++i) err = std::max(err, std::fabs(static_cast<double>(ref[static_cast<size_t>(i)]) - out[static_cast<size_t>(i)]));
   const bool ok = err <= 1e-4;
   auto token = [&] {
     for (int64_t l = 0; l < sh.layers; ++l)
-      parallel_for(0, sh.heads, [&](int64_t h) { head(l, h, fn, out.data() + (l * sh.heads + h) * sh.d); });
+      parallel_for(0, sh.heads, [&](int64_t h) { head(l, h, false, out.data() + (l * sh.heads + h) * sh.d); });
   };
-  const double bytes = 2.0 * static_cast<double>(k.size()) * 2.0;
+  const double bytes = 2.0 * static_cast<double>(k.size());
   std::vector<double> gbs, bws, ratios, cpu_gbs;
   token();  // warm-up
   for (int r = 0; r < reps; ++r) {
@@ -206,7 +230,7 @@ bool bench_attention(Isa isa, const AttnShape& sh, int64_t n_kv, int reps, doubl
     bws.push_back(bw);
     ratios.push_back(g / bw);
   }
-  std::printf("| attn f16 | %s | %lldx%lldx%lld @ %lld | %.1f | %s (%.1e) | %.2f | %.2f | %.2f | %.2f | - | - |\n",
+  std::printf("| attn %s | %s | %lldx%lldx%lld @ %lld | %.1f | %s (%.1e) | %.2f | %.2f | %.2f | %.2f | - | - |\n", kv_type.c_str(),
               std::string(isa_name(isa)).c_str(), static_cast<long long>(sh.layers), static_cast<long long>(sh.heads),
               static_cast<long long>(sh.d), static_cast<long long>(n_kv), bytes / (1 << 20), ok ? "ok" : "FAIL", err,
               median(gbs), median(bws), median(ratios), median(cpu_gbs));
@@ -227,6 +251,7 @@ int main(int argc, char** argv) {
   bool no_prefill = false, head_prefill = false, ref_prefill = false, attn_only = false;
   std::vector<int64_t> attn_depths;
   std::string attn_shape = "24x16x64";
+  std::vector<std::string> attn_kv{"f16"};
   app.add_option("--types", type_names, "weight types (ggml spelling)");
   app.add_option("--isa", isa_names, "ISAs (default: every runnable one)");
   app.add_option("--shapes", shape_names, "shapes as COLSxROWS (ne0 x ne1)");
@@ -240,6 +265,7 @@ int main(int argc, char** argv) {
   app.add_flag("--ref-prefill", ref_prefill, "also run T=512 for the scalar reference (slow)");
   app.add_option("--attn-depths", attn_depths, "also time attention of one token over caches of these many positions");
   app.add_option("--attn-shape", attn_shape, "attention shape LAYERSxHEADSxHEAD_DIM");
+  app.add_option("--attn-kv", attn_kv, "KV cache types of the attention runs (f16, q8_0)")->check(CLI::IsMember({"f16", "q8_0"}));
   app.add_flag("--attn-only", attn_only, "time attention only (no matmuls)");
   CLI11_PARSE(app, argc, argv);
 
@@ -286,8 +312,11 @@ int main(int argc, char** argv) {
       throw Error(ErrorKind::Usage, "--attn-shape: expected LAYERSxHEADSxHEAD_DIM, got " + attn_shape);
     for (int64_t n_kv : attn_depths) {
       if (n_kv < 1) throw Error(ErrorKind::Usage, "--attn-depths: positions must be at least 1");
-      for (Isa isa : isas)
-        if (!bench_attention(isa, ash, n_kv, reps, min_run_s, big)) return 1;
+      for (const std::string& kv : attn_kv) {
+        if (kv == "q8_0" && ash.d % 32 != 0) throw Error(ErrorKind::Usage, "--attn-kv q8_0: the head dim must be a multiple of 32");
+        for (Isa isa : isas)
+          if (!bench_attention(isa, kv, ash, n_kv, reps, min_run_s, big)) return 1;
+      }
     }
     if (attn_only) types.clear();
 

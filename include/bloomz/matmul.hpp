@@ -41,6 +41,13 @@ void matmul(const TensorView& w, const float* x, int64_t n_tok, float* y, Matmul
 // slope * (k - pos), softmax with the sum in double; scores: n_kv floats of scratch; out: d floats.
 void attention_f16(const float* q, const uint16_t* k, const uint16_t* v, int64_t n_kv, int64_t d, int64_t pos,
                    float scale, float slope, float* scores, float* out);
+// Attention of one query against one head of a q8_0 cache (n_kv rows of d/32 blocks of
+// llama.cpp's q8_0 for K and for V; d a multiple of 32): the query quantized to q8_0 and int8 dots
+// for the scores, V dequantized on the fly (see kernels::AttnQ8Args); otherwise as attention_f16.
+void attention_q8_0(const float* q, const void* k, const void* v, int64_t n_kv, int64_t d, int64_t pos, float scale,
+                    float slope, float* scores, float* out);
+// n floats (a multiple of 32) -> n / 32 q8_0 blocks (ggml's reference quantizer, d = amax / 127).
+void quantize_row_q8_0(const float* x, void* y, int64_t n);
 // x[i] = gelu(x[i] + b[i]) (the fp16-table GELU of ops::gelu).
 void bias_gelu(float* x, const float* b, int64_t n);
 // f32 -> fp16, round to nearest even.

@@ -13,9 +13,12 @@
 
 namespace bloomz {
 
-enum class KvType { F16, F32 };
+// The KV cache's precision: fp16 (the default, llama.cpp's), f32, or llama.cpp's q8_0 blocks
+// (`-ctk q8_0 -ctv q8_0`: 32 int8 values and an fp16 scale; half the bytes of fp16 read per
+// decoded token; needs a head dimension that is a multiple of 32).
+enum class KvType { F16, F32, Q8_0 };
 
-// ggml's name of the cache type ("f16", "f32").
+// ggml's name of the cache type ("f16", "f32", "q8_0").
 const char* kv_type_name(KvType t);
 // Bytes of one cached row of n values (one position's keys, or values, of one layer).
 int64_t kv_row_bytes(KvType t, int64_t n);

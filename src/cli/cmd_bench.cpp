@@ -274,6 +274,12 @@ Command add_bench_command(CLI::App& root, CommonOptions& common) {
   sub->add_option("-o,--output", opt->output, "md|csv|json|jsonl")->check(CLI::IsMember({"md", "csv", "json", "jsonl"}));
   sub->add_option("-b,--batch-size", opt->batch_size, "Prompt tokens per forward call")->check(CLI::Range(int64_t(1), int64_t(1) << 20));
   add_kv_type_option(sub, opt->kv_type);
+  sub->footer(
+      "Tests run in llama-bench's order (per depth: the pp tests, then the tg tests) and are named like its "
+      "('pp512', 'tg128', 'tg128 @ d1920'); JSON rows carry n_depth, and n_kv: the positions the cache held after "
+      "the run.\nGB/s: bytes streamed per second of the run: the weights once per forward call (per token for tg, "
+      "per batch for pp), plus the KV cache attention reads (K and V of every layer up to the current position; "
+      "once per call for a pp batch).\nExample: bloomz bench -m M.gguf -p 0 -n 128 -d 0,1920 --kv-type q8_0");
   return {sub, [opt, &common] { return run_bench(*opt, common); }};
 }
 

@@ -35,7 +35,7 @@ std::string resolve_model_path(const CommonOptions& common);
 // by default for long runs (long_run: bench, perplexity, score, --batch-file) and off for one
 // prompt; --repack / --no-repack override.
 LoadOptions load_options(const CommonOptions& common, bool long_run);
-// --kv-type: the option (f16|f32, default f16) and its value as a KvType.
+// --kv-type: the option (f16|f32|q8_0, default f16) and its value as a KvType.
 void add_kv_type_option(CLI::App* app, std::string& value);
 KvType kv_type_from_name(const std::string& name);
 // Apply -t and --isa (throws Error(Usage) for a value this machine cannot honour).

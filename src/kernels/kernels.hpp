@@ -59,6 +59,27 @@ struct AttnArgs {
 };
 using AttnFn = void (*)(const AttnArgs&);
 
+// Attention of one query row against one head of a q8_0 KV cache (llama.cpp's `-ctk q8_0 -ctv q8_0`
+// blocks: 32 int8 values and an fp16 scale; d a multiple of 32, rows of d/32 blocks), with the
+// numerics of llama.cpp's flash-attention path for it:
+//   q8 = q quantized to q8_0 (the quantize[Q8_0] of the tables: the same bytes on every table)
+//   s_k = sum over blocks b, in order, of float(isum_b(q8, K_k)) * (d(K_kb) * d(q8_b)), from 0
+//   s_k = s_k * scale + slope * (k - pos)
+//   p = softmax(s) (max subtracted, sum of the exponentials in double), as for fp16
+//   out = sum_k, ascending, over blocks b: (p_k * d(V_kb)) * float(V_kb.qs)
+// The integer dots are exact and the scores take the reference's float steps on every table; the
+// output differs by the exponential and fused multiply-adds only (bounded like attn_f16's).
+struct AttnQ8Args {
+  const float* q;
+  const void* k;  // block_q8_0[n_kv][d / 32]
+  const void* v;
+  int64_t n_kv, d, pos;
+  float scale, slope;
+  float* scores;
+  float* out;
+};
+using AttnQ8Fn = void (*)(const AttnQ8Args&);
+
 // x[i] = gelu(x[i] + b[i]) with the fp16-table GELU (see ops::gelu); table: 65536 fp16 entries
 // indexed by fp16(x + b), followed by at least 2 bytes of padding.
 using BiasGeluFn = void (*)(float* x, const float* b, int64_t n, const uint16_t* table);
@@ -73,6 +94,8 @@ struct KernelTable {
   // for dot, except: w = the matrix's first 8-row group, w_stride = bytes per 8-row group, and r0,
   // r1 multiples of 8. Per output, bit-identical to dot on the plain rows.
   DotFn dot_x8[kWTypeCount];
+  // Attention over a q8_0 cache; nullptr: the reference's (the NEON tables).
+  AttnQ8Fn attn_q8_0 = nullptr;
 };
 
 const KernelTable& table_ref();

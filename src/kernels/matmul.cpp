@@ -164,6 +164,17 @@ void attention_f16(const float* q, const uint16_t* k, const uint16_t* v, int64_t
   f(kernels::AttnArgs{q, k, v, n_kv, d, pos, scale, slope, scores, out});
 }
 
+void attention_q8_0(const float* q, const void* k, const void* v, int64_t n_kv, int64_t d, int64_t pos, float scale,
+                    float slope, float* scores, float* out) {
+  kernels::AttnQ8Fn f = active_table().attn_q8_0;  // the NEON tables: the reference
+  if (!f) f = kernels::table_ref().attn_q8_0;
+  f(kernels::AttnQ8Args{q, k, v, n_kv, d, pos, scale, slope, scores, out});
+}
+
+void quantize_row_q8_0(const float* x, void* y, int64_t n) {
+  active_table().quantize[static_cast<int>(kernels::AType::Q8_0)](x, y, n);
+}
+
 void bias_gelu(float* x, const float* b, int64_t n) {
   kernels::BiasGeluFn f = active_table().bias_gelu;
   if (!f) f = kernels::table_ref().bias_gelu;

@@ -3,6 +3,7 @@
 // Compiled without -ffast-math and with -ffp-contract=off (no FMA contraction).
 #include <cmath>
 #include <cstring>
+#include <vector>
 
 #include "bloomz/fp16.hpp"
 #include "kernels/blocks.hpp"
@@ -332,6 +333,17 @@ void rect(const DotArgs& p) {
       p.y[t * p.ldy + r] = RowDot(p.w + r * p.w_stride, p.a + t * p.a_stride, p.n);
 }
 
+// sc[k] = exp(sc[k] - max_score) for k < n; returns 1 / their sum (summed in double).
+float softmax_exp(float* sc, int64_t n, float max_score) {
+  double sum = 0.0;
+  for (int64_t k = 0; k < n; ++k) {
+    const float e = std::exp(sc[k] - max_score);
+    sc[k] = e;
+    sum += e;
+  }
+  return static_cast<float>(1.0 / sum);
+}
+
 void attn_f16(const AttnArgs& a) {
   const int64_t D = a.d;
   float* sc = a.scores;
@@ -344,18 +356,45 @@ void attn_f16(const AttnArgs& a) {
     sc[k] = s;
     max = s > max ? s : max;
   }
-  double sum = 0.0;
-  for (int64_t k = 0; k < a.n_kv; ++k) {
-    const float e = std::exp(sc[k] - max);
-    sc[k] = e;
-    sum += e;
-  }
-  const float inv = static_cast<float>(1.0 / sum);
+  const float inv = softmax_exp(sc, a.n_kv, max);
   for (int64_t j = 0; j < D; ++j) a.out[j] = 0.0f;
   for (int64_t k = 0; k < a.n_kv; ++k) {
     const float p = sc[k] * inv;
     const uint16_t* vr = a.v + k * D;
     for (int64_t j = 0; j < D; ++j) a.out[j] += p * h2f(vr[j]);
+  }
+}
+
+void attn_q8_0(const AttnQ8Args& a) {
+  const int64_t D = a.d, nb = D / QK8_0;
+  const auto* K = static_cast<const block_q8_0*>(a.k);
+  const auto* V = static_cast<const block_q8_0*>(a.v);
+  static thread_local std::vector<block_q8_0> qb;
+  qb.resize(static_cast<size_t>(nb));
+  quantize_q8_0(a.q, qb.data(), D);
+  float* sc = a.scores;
+  float max = -INFINITY;
+  for (int64_t k = 0; k < a.n_kv; ++k) {
+    const block_q8_0* kr = K + k * nb;
+    float dot = 0.0f;
+    for (int64_t b = 0; b < nb; ++b) {
+      int isum = 0;
+      for (int j = 0; j < QK8_0; ++j) isum += kr[b].qs[j] * qb[static_cast<size_t>(b)].qs[j];
+      dot += static_cast<float>(isum) * (h2f(kr[b].d) * h2f(qb[static_cast<size_t>(b)].d));
+    }
+    const float s = dot * a.scale + a.slope * static_cast<float>(k - a.pos);
+    sc[k] = s;
+    max = s > max ? s : max;
+  }
+  const float inv = softmax_exp(sc, a.n_kv, max);
+  for (int64_t j = 0; j < D; ++j) a.out[j] = 0.0f;
+  for (int64_t k = 0; k < a.n_kv; ++k) {
+    const float p = sc[k] * inv;
+    const block_q8_0* vr = V + k * nb;
+    for (int64_t b = 0; b < nb; ++b) {
+      const float w = p * h2f(vr[b].d);
+      for (int j = 0; j < QK8_0; ++j) a.out[b * QK8_0 + j] += w * static_cast<float>(vr[b].qs[j]);
+    }
   }
 }
 
@@ -375,6 +414,7 @@ const KernelTable kTable = {
     attn_f16,
     bias_gelu,
     {},  // no x8 kernels: matmul unpacks x8 groups for this table
+    attn_q8_0,
 };
 
 }  // namespace

@@ -25,9 +25,6 @@
 #include "kernels/kernels.hpp"
 #include "kernels/repack.hpp"
 
-#ifndef BLOOMZ_ATTN_AHEAD
-#define BLOOMZ_ATTN_AHEAD 16
-#endif
 namespace bloomz::kernels::BLOOMZ_X86_NS {
 namespace {
 
@@ -1121,7 +1118,7 @@ inline __m256 exp8_nonpositive(__m256 x) {
 
 // Keys (rows) ahead of the current one that the attention loops prefetch: far enough to cover the
 // memory latency at the loops' rate, near enough to stay in L1 until used.
-constexpr int64_t kAttnAhead = BLOOMZ_ATTN_AHEAD;
+constexpr int64_t kAttnAhead = 16;
 
 // Prefetches the rows [row, row + n) of d fp16 values (contiguous): one hint per cache line.
 inline void prefetch_rows(const uint16_t* base, int64_t row, int64_t n, int64_t d) {
@@ -1137,9 +1134,11 @@ template <int NV>
 void attn_out8(const uint16_t* v, int64_t d, int64_t n_kv, const float* sc, float inv, float* out) {
   __m256 acc[NV];
   for (int j = 0; j < NV; ++j) acc[j] = _mm256_setzero_ps();
-  const char* ahead = reinterpret_cast<const char*>(v + kAttnAhead * d);
-  for (int64_t i = 0; i < n_kv; ++i, v += d, ahead += 2 * d) {
-    if (kAttnAhead > 0) for (int j = 0; j < NV; j += 4) _mm_prefetch(ahead + 16 * j, _MM_HINT_T0);  // 4 vectors = one line
+  for (int64_t i = 0; i < n_kv; ++i, v += d) {
+    if (i + kAttnAhead < n_kv) {
+      const char* ahead = reinterpret_cast<const char*>(v + kAttnAhead * d);
+      for (int j = 0; j < NV; j += 4) _mm_prefetch(ahead + 16 * j, _MM_HINT_T0);
+    }  // 4 vectors = one line
     const __m256 p = _mm256_set1_ps(sc[i] * inv);
     for (int j = 0; j < NV; ++j) acc[j] = _mm256_fmadd_ps(p, cvt8(v + 8 * j), acc[j]);
   }
@@ -1154,9 +1153,11 @@ template <int NV>
 void attn_out16(const uint16_t* v, int64_t d, int64_t n_kv, const float* sc, float inv, float* out) {
   __m512 acc[NV];
   for (int j = 0; j < NV; ++j) acc[j] = _mm512_setzero_ps();
-  const char* ahead = reinterpret_cast<const char*>(v + kAttnAhead * d);
-  for (int64_t i = 0; i < n_kv; ++i, v += d, ahead += 2 * d) {
-    if (kAttnAhead > 0) for (int j = 0; j < NV; j += 2) _mm_prefetch(ahead + 32 * j, _MM_HINT_T0);  // 2 vectors = one line
+  for (int64_t i = 0; i < n_kv; ++i, v += d) {
+    if (i + kAttnAhead < n_kv) {
+      const char* ahead = reinterpret_cast<const char*>(v + kAttnAhead * d);
+      for (int j = 0; j < NV; j += 2) _mm_prefetch(ahead + 32 * j, _MM_HINT_T0);
+    }  // 2 vectors = one line
     const __m512 p = _mm512_set1_ps(sc[i] * inv);
     for (int j = 0; j < NV; ++j) acc[j] = _mm512_fmadd_ps(p, cvt16(v + 16 * j), acc[j]);
   }
@@ -1219,20 +1220,18 @@ inline __m256 attn_dots8(const float* q, const uint16_t* kbase, int64_t k, int m
   return reduce8_ps(acc);
 }
 
-// Scores of all keys into sc (scaled, with the ALiBi bias); returns their maximum.
-template <bool Wide>
-float attn_scores(const AttnArgs& a, const float* q) {
-  const int64_t D = a.d;
-  float* sc = a.scores;
-  const __m256 vscale = _mm256_set1_ps(a.scale), vslope = _mm256_set1_ps(a.slope);
+// Scores of all keys into sc (scaled, with the ALiBi bias); returns their maximum. dots(k, m) gives
+// the unscaled scores of keys [k, k + 8) (the first m of them real) in lanes.
+template <typename Dots>
+float attn_scores(int64_t n_kv, int64_t pos, float scale, float slope, float* sc, Dots&& dots) {
+  const __m256 vscale = _mm256_set1_ps(scale), vslope = _mm256_set1_ps(slope);
   const __m256i iota = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
   __m256 vmax = _mm256_set1_ps(-INFINITY);
-  for (int64_t k = 0; k < a.n_kv; k += 8) {
-    const int m = a.n_kv - k < 8 ? static_cast<int>(a.n_kv - k) : 8;
-    if (kAttnAhead > 0 && k + kAttnAhead + 8 <= a.n_kv) prefetch_rows(a.k, k + kAttnAhead, 8, D);
-    const __m256 dots = attn_dots8<Wide>(q, a.k, k, m, D);
-    const __m256 rel = _mm256_cvtepi32_ps(_mm256_add_epi32(_mm256_set1_epi32(static_cast<int>(k - a.pos)), iota));
-    const __m256 s8 = _mm256_add_ps(_mm256_mul_ps(dots, vscale), _mm256_mul_ps(vslope, rel));
+  for (int64_t k = 0; k < n_kv; k += 8) {
+    const int m = n_kv - k < 8 ? static_cast<int>(n_kv - k) : 8;
+    const __m256 d8 = dots(k, m);
+    const __m256 rel = _mm256_cvtepi32_ps(_mm256_add_epi32(_mm256_set1_epi32(static_cast<int>(k - pos)), iota));
+    const __m256 s8 = _mm256_add_ps(_mm256_mul_ps(d8, vscale), _mm256_mul_ps(vslope, rel));
     if (m == 8) {
       _mm256_storeu_ps(sc + k, s8);
       vmax = _mm256_max_ps(vmax, s8);
@@ -1294,7 +1293,14 @@ void attn_f16(const AttnArgs& a) {
 #else
   const bool wide = false;
 #endif
-  const float max = wide ? attn_scores<true>(a, q) : attn_scores<false>(a, q);
+  auto dots = [&](auto wide_tag) {
+    return [&, wide_tag](int64_t k, int m) {
+      if (k + kAttnAhead + 8 <= a.n_kv) prefetch_rows(a.k, k + kAttnAhead, 8, D);
+      return attn_dots8<decltype(wide_tag)::value>(q, a.k, k, m, D);
+    };
+  };
+  const float max = wide ? attn_scores(a.n_kv, a.pos, a.scale, a.slope, a.scores, dots(std::true_type{}))
+                         : attn_scores(a.n_kv, a.pos, a.scale, a.slope, a.scores, dots(std::false_type{}));
   const float inv = static_cast<float>(1.0 / attn_exp(a.scores, a.n_kv, max));
 #if BLOOMZ_X86_AVX512
   if (wide) {  // up to 8 16-lane vectors (128 dimensions) per pass over the values
@@ -1303,6 +1309,122 @@ void attn_f16(const AttnArgs& a) {
   }
 #endif
   for (int64_t d0 = 0; d0 < D / 8; d0 += 8) with_count<Out8>(D / 8 - d0, a.v + 8 * d0, D, a.n_kv, a.scores, inv, a.out + 8 * d0);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Attention over a q8_0 cache (kernels.hpp, AttnQ8Args). Scores: eight keys at a time; per block
+// the exact int8 dot of each key with the quantized query (|q| times K with q's signs, so the
+// maddubs pairs of the non-VNNI tables stay within int16), the eight sums reduced together, then
+// float(isum) * (d_K * d_q) added in block order: the reference's operations. Output: (p_k * d_V) times the widened int8 values, accumulated in registers
+// (a template per block count). Head dims that are not a multiple of 32 (or above 256) take the
+// reference path.
+
+// Lane i of the result = the sum of the 8 int32 lanes of p[i] (the integer reduce8_ps).
+inline __m256i reduce8_epi32(const __m256i* p) {
+  const __m256i h01 = _mm256_hadd_epi32(p[0], p[1]), h23 = _mm256_hadd_epi32(p[2], p[3]);
+  const __m256i h45 = _mm256_hadd_epi32(p[4], p[5]), h67 = _mm256_hadd_epi32(p[6], p[7]);
+  const __m256i a = _mm256_hadd_epi32(h01, h23), b = _mm256_hadd_epi32(h45, h67);
+  return _mm256_add_epi32(_mm256_permute2x128_si256(a, b, 0x20), _mm256_permute2x128_si256(a, b, 0x31));
+}
+
+constexpr int kAttnQ8MaxBlocks = 8;  // head dims up to 256
+
+// The quantized query, ready for the sign trick: |q| and q per block, and the block scales.
+struct Q8Query {
+  __m256i abs[kAttnQ8MaxBlocks], sgn[kAttnQ8MaxBlocks];
+  float d[kAttnQ8MaxBlocks];
+};
+
+// Unscaled scores of keys [k, k + 8) (a short last group repeats its last key) in lanes.
+inline __m256 attn_dots8_q8(const Q8Query& qq, const block_q8_0* K, int64_t nb, int64_t k, int m) {
+  const block_q8_0* kr[8];
+  for (int i = 0; i < 8; ++i) kr[i] = K + (k + (i < m ? i : m - 1)) * nb;
+  __m256 s = _mm256_setzero_ps();
+  for (int64_t b = 0; b < nb; ++b) {
+    __m256i acc[8];
+    alignas(16) uint16_t dk[8];
+    for (int i = 0; i < 8; ++i) {
+      acc[i] = dpbusd(_mm256_setzero_si256(), qq.abs[b], _mm256_sign_epi8(loadu(kr[i][b].qs), qq.sgn[b]));
+      dk[i] = kr[i][b].d;
+    }
+    const __m256 dkq = _mm256_mul_ps(_mm256_cvtph_ps(_mm_load_si128(reinterpret_cast<const __m128i*>(dk))), _mm256_set1_ps(qq.d[b]));
+    s = _mm256_add_ps(s, _mm256_mul_ps(_mm256_cvtepi32_ps(reduce8_epi32(acc)), dkq));
+  }
+  return s;
+}
+
+// Prefetches bytes [0, n) from p: one hint per cache line.
+inline void prefetch_bytes(const void* p, int64_t n) {
+  for (int64_t off = 0; off < n; off += 64) _mm_prefetch(static_cast<const char*>(p) + off, _MM_HINT_T0);
+}
+
+// out[0, 32 NB) = sum_i sum_b (p_i d_ib) V_ib for NB blocks starting at v (rows nb blocks apart).
+template <int NB>
+struct OutQ8 {
+  static void run(const block_q8_0* v, int64_t nb, int64_t n_kv, const float* sc, float inv, float* out) {
+#if BLOOMZ_X86_AVX512
+    __m512 acc[2 * NB];
+    for (int j = 0; j < 2 * NB; ++j) acc[j] = _mm512_setzero_ps();
+#else
+    __m256 acc[4 * NB];
+    for (int j = 0; j < 4 * NB; ++j) acc[j] = _mm256_setzero_ps();
+#endif
+    for (int64_t i = 0; i < n_kv; ++i, v += nb) {
+      if (i + kAttnAhead < n_kv) prefetch_bytes(v + kAttnAhead * nb, NB * static_cast<int64_t>(sizeof(block_q8_0)));
+      const float p = sc[i] * inv;
+      for (int b = 0; b < NB; ++b) {
+        const float w = p * h2f(v[b].d);
+#if BLOOMZ_X86_AVX512
+        const __m512 wv = _mm512_set1_ps(w);
+        for (int g = 0; g < 2; ++g) {
+          const __m512i q = _mm512_cvtepi8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(v[b].qs + 16 * g)));
+          acc[2 * b + g] = _mm512_fmadd_ps(wv, _mm512_cvtepi32_ps(q), acc[2 * b + g]);
+        }
+#else
+        const __m256 wv = _mm256_set1_ps(w);
+        for (int g = 0; g < 4; ++g) {
+          const __m256i q = _mm256_cvtepi8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(v[b].qs + 8 * g)));
+          acc[4 * b + g] = _mm256_fmadd_ps(wv, _mm256_cvtepi32_ps(q), acc[4 * b + g]);
+        }
+#endif
+      }
+    }
+#if BLOOMZ_X86_AVX512
+    for (int j = 0; j < 2 * NB; ++j) _mm512_storeu_ps(out + 16 * j, acc[j]);
+#else
+    for (int j = 0; j < 4 * NB; ++j) _mm256_storeu_ps(out + 8 * j, acc[j]);
+#endif
+  }
+};
+
+void attn_q8_0(const AttnQ8Args& a) {
+  const int64_t D = a.d, nb = D / 32;
+  if (D % 32 != 0 || nb > kAttnQ8MaxBlocks || D == 0) {
+    table_ref().attn_q8_0(a);
+    return;
+  }
+  const auto* K = static_cast<const block_q8_0*>(a.k);
+  const auto* V = static_cast<const block_q8_0*>(a.v);
+  block_q8_0 qb[kAttnQ8MaxBlocks];
+  quantize_q8_0(a.q, qb, D);
+  Q8Query qq;
+  for (int64_t b = 0; b < nb; ++b) {
+    qq.sgn[b] = loadu(qb[b].qs);
+    qq.abs[b] = _mm256_abs_epi8(qq.sgn[b]);
+    qq.d[b] = h2f(qb[b].d);
+  }
+  const int64_t row_bytes = nb * static_cast<int64_t>(sizeof(block_q8_0));
+  const float max = attn_scores(a.n_kv, a.pos, a.scale, a.slope, a.scores, [&](int64_t k, int m) {
+    if (k + kAttnAhead + 8 <= a.n_kv) prefetch_bytes(K + (k + kAttnAhead) * nb, 8 * row_bytes);
+    return attn_dots8_q8(qq, K, nb, k, m);
+  });
+  const float inv = static_cast<float>(1.0 / attn_exp(a.scores, a.n_kv, max));
+  // Up to kChunk blocks per pass over the values (AVX2: 4 vectors per block, 16 registers in all).
+  constexpr int64_t kChunk = kAvx512 ? 8 : 2;
+  for (int64_t b0 = 0; b0 < nb; b0 += kChunk) {
+    const int64_t n = nb - b0 < kChunk ? nb - b0 : kChunk;
+    with_count<OutQ8>(n, V + b0, nb, a.n_kv, static_cast<const float*>(a.scores), inv, a.out + 32 * b0);
+  }
 }
 
 // Bias + fp16-table GELU, 8 at a time: the table entries are gathered as 32-bit words (hence the
@@ -1352,6 +1474,7 @@ const KernelTable kTable = {
     bias_gelu,
     {nullptr, nullptr, nullptr, rect_x8<X8Q4_0>, nullptr, nullptr, nullptr, rect_x8<X8Q8_0>, nullptr, nullptr,
      rect_x8<X8Q4_K>, nullptr, rect_x8<X8Q6_K>},
+    attn_q8_0,
 };
 
 }  // namespace

@@ -61,6 +61,9 @@ inline simde__m512 fmadd_ps(simde__m512 a, simde__m512 b, simde__m512 c) {
 inline simde__m512i cvtepu16_epi32(__m256i h) {
   return join(_mm256_cvtepu16_epi32(_mm256_castsi256_si128(h)), _mm256_cvtepu16_epi32(_mm256_extracti128_si256(h, 1)));
 }
+inline simde__m512i cvtepi8_epi32(__m128i b) {
+  return join(_mm256_cvtepi8_epi32(b), _mm256_cvtepi8_epi32(_mm_srli_si128(b, 8)));
+}
 inline simde__m512 cvtph_ps(__m256i h) {
   return join(_mm256_cvtph_ps(_mm256_castsi256_si128(h)), _mm256_cvtph_ps(_mm256_extracti128_si256(h, 1)));
 }
@@ -236,6 +239,8 @@ inline __m256i cvtepi32_epi16(simde__m512i a) {
 #undef _mm512_cvtepu16_epi32
 #define _mm512_cvtepu16_epi32 ::bloomz::kernels::simde_compat::cvtepu16_epi32
 #define _mm512_cvtph_ps ::bloomz::kernels::simde_compat::cvtph_ps
+#undef _mm512_cvtepi8_epi32
+#define _mm512_cvtepi8_epi32 ::bloomz::kernels::simde_compat::cvtepi8_epi32
 #undef _mm512_fmadd_ps
 #define _mm512_fmadd_ps ::bloomz::kernels::simde_compat::fmadd_ps
 #undef _mm512_madd_epi16
