@@ -3,7 +3,7 @@
 # (the oracle's run_ref.py bench, what bench_big.sh runs: pp512 and tg128, median of REPS runs)
 # and then bloomz bench (the same tests, REPS timed runs after a warm-up), so both see the same
 # machine state. Prints a Markdown table with the ratios bloomz / llama.cpp, and bloomz's tg128
-# read rate against the read bandwidth its bench measures right after the tests.
+# read rate against the read bandwidth its bench measures right after each tg128 run.
 #
 # Env: TYPES    files (default "f16 q8_0 q4_0 q4_k_m")
 #      SHAPE    file shape: bloom-<SHAPE>-<type>.gguf (default 560m; 1b7 for the bloom-1b7-shaped files)
@@ -12,6 +12,7 @@
 #      BLOOMZ   bloomz binary (default build/src/bloomz)
 #      BIG      directory of the files (default ~/.cache/bloomz-oracle/big)
 #      ORACLE   the oracle directory with run_ref.py (default ../shared/oracle, outside the project)
+#      LLAMA    0: bloomz only (the read-rate columns and their median, no llama.cpp runs)
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 TYPES=$(echo "${TYPES:-f16 q8_0 q4_0 q4_k_m}" | tr 'A-Z' 'a-z')
@@ -23,7 +24,8 @@ BIG=${BIG:-$HOME/.cache/bloomz-oracle/big}
 ORACLE=${ORACLE:-$ROOT/../shared/oracle}
 PY=${PY:-/usr/bin/python3}
 [ -x "$BLOOMZ" ] || { echo "no bloomz binary at $BLOOMZ (set BLOOMZ=...)" >&2; exit 1; }
-[ -f "$ORACLE/run_ref.py" ] || { echo "no llama.cpp bench script at $ORACLE/run_ref.py (set ORACLE=...)" >&2; exit 1; }
+LLAMA=${LLAMA:-1}
+[ "$LLAMA" = 0 ] || [ -f "$ORACLE/run_ref.py" ] || { echo "no llama.cpp bench script at $ORACLE/run_ref.py (set ORACLE=...)" >&2; exit 1; }
 tmp=$(mktemp -d); trap 'rm -rf "$tmp"' EXIT
 
 rows=()
@@ -31,18 +33,22 @@ echo "machine: $(lscpu | sed -n 's/^Model name: *//p' | head -1), $(nproc) cpus;
 for t in $TYPES; do
   f="$BIG/bloom-$SHAPE-$t.gguf"
   [ -f "$f" ] || { echo "missing $f" >&2; exit 1; }
-  echo "== $t: llama.cpp" >&2
-  "$PY" "$ORACLE/run_ref.py" bench "$f" --threads "$THREADS" --reps "$REPS" --out "$tmp/l.json" >/dev/null
-  read -r l_pp l_tg < <("$PY" -c 'import json,sys; r=json.load(open(sys.argv[1])); print(r["pp512"]["median_t_s"], r["tg128"]["median_t_s"])' "$tmp/l.json")
-  echo "pp512 $l_pp t/s, tg128 $l_tg t/s" >&2
+  l_pp=0 l_tg=0
+  if [ "$LLAMA" != 0 ]; then
+    echo "== $t: llama.cpp" >&2
+    "$PY" "$ORACLE/run_ref.py" bench "$f" --threads "$THREADS" --reps "$REPS" --out "$tmp/l.json" >/dev/null
+    read -r l_pp l_tg < <("$PY" -c 'import json,sys; r=json.load(open(sys.argv[1])); print(r["pp512"]["median_t_s"], r["tg128"]["median_t_s"])' "$tmp/l.json")
+    echo "pp512 $l_pp t/s, tg128 $l_tg t/s" >&2
+  fi
   echo "== $t: bloomz" >&2
-  b=$("$BLOOMZ" bench -m "$f" -p 512 -n 128 -r "$REPS" -t "$THREADS" -o md 2>&1)
+  pp=512; [ "$LLAMA" != 0 ] || pp=0  # bloomz only: the decode test alone
+  b=$("$BLOOMZ" bench -m "$f" -p "$pp" -n 128 -r "$REPS" -t "$THREADS" -o md 2>&1)
   echo "$b" >&2
   b_pp=$(awk -F'|' '$7 ~ /pp512/ {split($8, a, " "); print a[1]}' <<<"$b")
   b_tg=$(awk -F'|' '$7 ~ /tg128/ {split($8, a, " "); print a[1]}' <<<"$b")
   b_gbs=$(awk -F'|' '$7 ~ /tg128/ {gsub(/ /, "", $9); print $9}' <<<"$b")
-  b_bw=$(sed -nE 's/^read bandwidth: ([0-9.]+) GB\/s.*/\1/p' <<<"$b" | tail -1)
-  rows+=("$t $l_pp $b_pp $l_tg $b_tg ${b_gbs:-0} ${b_bw:-0}")
+  b_bw=$(awk -F'|' '$7 ~ /tg128/ {gsub(/ /, "", $10); print $10}' <<<"$b")  # probed right after each tg128 run
+  rows+=("$t $l_pp ${b_pp:-0} $l_tg ${b_tg:-0} ${b_gbs:-0} ${b_bw:-0}")
 done
 
 echo
@@ -55,5 +61,7 @@ for r in "${rows[@]}"; do
     rb = (bw > 0) ? sprintf("%.2f", gbs / bw) : "-";
     printf "| %s | %.1f | %.1f | %s | %.1f | %.1f | %s | %.1f | %.1f | %s |\n", toupper(t), lp, bp, rp, lt, bt, rt, gbs, bw, rb }'
 done
+printf '%s\n' "${rows[@]}" | awk '{ if ($7 > 0) print $6 / $7 }' | sort -g |
+  awk '{ v[NR] = $1 } END { if (NR) printf "\nmedian tg128 read fraction: %.2f (min %.2f, max %.2f, %d files)\n", (NR % 2 ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2), v[1], v[NR], NR }'
 echo
 echo "threads: $THREADS, reps: $REPS, load after the run: $(cut -d' ' -f1-3 /proc/loadavg)"

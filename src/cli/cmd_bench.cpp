@@ -2,11 +2,12 @@
 // single-token decodes. With -d D (llama-bench's depth) each test starts after D random tokens are
 // already in the KV cache: they are evaluated once per depth (not timed) and every repetition
 // truncates the cache back to them, as llama-bench restores its saved depth state. One warm-up
-// run, then -r timed repetitions, avg ± stddev; plus GB/s of weights and KV cache streamed and a
-// measured read bandwidth (summing a 1 GiB array with the same threads), so a reader can see how
-// close decode is to it.
+// run, then -r timed repetitions, avg ± stddev; plus GB/s of weights and KV cache streamed, the read
+// bandwidth measured right after each timed run (summing a 1 GiB array with the same threads) and
+// the fraction of it the test reached, so a reader can see how close decode is to the memory roof.
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <fmt/format.h>
@@ -15,6 +16,7 @@
 
 #include "bloomz/cpu_features.hpp"
 #include "bloomz/error.hpp"
+#include "bloomz/huge_pages.hpp"
 #include "bloomz/model.hpp"
 #include "bloomz/parallel.hpp"
 #include "bloomz/sampler.hpp"
@@ -39,6 +41,7 @@ struct BenchOptions {
 struct TestResult {
   int64_t n_prompt = 0, n_gen = 0, n_depth = 0;
   std::vector<double> samples_ns;
+  std::vector<double> read_gbps;  // the read probe right after each timed run
   int64_t n_kv = 0;  // positions the KV cache held after the last timed run (read from the session)
 };
 
@@ -65,12 +68,16 @@ std::vector<int64_t> parse_sizes(const std::string& text, const char* flag, bool
 }
 
 // Reads a 1 GiB array with the same threads, best of 3: the machine's practical read bandwidth.
-double read_bandwidth_gbps() {
-  const size_t n = (size_t(1) << 30) / sizeof(double);
-  std::vector<double> a(n, 1.0);
-  const int nt = num_threads();
-  double best = 0;
-  for (int rep = 0; rep < 3; ++rep) {
+// The read bandwidth probe: one pass summing a 1 GiB array with the bench's threads, GB/s. It runs
+// right after every timed run, so each test's GB/s is set against the bandwidth of the same moment
+// (this machine's bandwidth drifts by 30 % within minutes). The array is allocated once, on huge
+// pages (filling 1 GiB of 4 KiB pages costs seconds on a VM).
+class ReadProbe {
+ public:
+  ReadProbe() : a_((size_t(1) << 30) / sizeof(double), 1.0) {}
+  double gbps() {
+    const size_t n = a_.size();
+    const int nt = num_threads();
     std::vector<double> partial(static_cast<size_t>(nt), 0.0);
     const auto t0 = std::chrono::steady_clock::now();
     parallel_for(0, nt, [&](int64_t t) {
@@ -78,18 +85,27 @@ double read_bandwidth_gbps() {
       const size_t end = t + 1 == nt ? n : n / static_cast<size_t>(nt) * static_cast<size_t>(t + 1);
       double s0 = 0, s1 = 0, s2 = 0, s3 = 0;
       for (size_t i = begin; i + 3 < end; i += 4) {
-        s0 += a[i];
-        s1 += a[i + 1];
-        s2 += a[i + 2];
-        s3 += a[i + 3];
+        s0 += a_[i];
+        s1 += a_[i + 1];
+        s2 += a_[i + 2];
+        s3 += a_[i + 3];
       }
       partial[static_cast<size_t>(t)] = s0 + s1 + s2 + s3;
     });
     const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     if (std::accumulate(partial.begin(), partial.end(), 0.0) < 0) spdlog::error("impossible sum");
-    best = std::max(best, static_cast<double>(n * sizeof(double)) / s / 1e9);
+    return static_cast<double>(n * sizeof(double)) / s / 1e9;
   }
-  return best;
+
+ private:
+  HugeVector<double> a_;
+};
+
+double median(std::vector<double> v) {
+  if (v.empty()) return 0.0;
+  std::sort(v.begin(), v.end());
+  const size_t m = v.size() / 2;
+  return v.size() % 2 ? v[m] : 0.5 * (v[m - 1] + v[m]);
 }
 
 double mean(const std::vector<double>& v) { return std::accumulate(v.begin(), v.end(), 0.0) / static_cast<double>(v.size()); }
@@ -172,6 +188,8 @@ int run_bench(const BenchOptions& opt, const CommonOptions& common) {
                                               r.n_prompt > 0 ? "-p/--n-prompt" : "-n/--n-gen", need, c.n_ctx_train));
   }
 
+  ReadProbe probe;
+  probe.gbps();  // warm-up: the first pass maps the pages
   for (size_t first = 0; first < results.size();) {
     // The tests of one depth share a session whose first n_depth positions are filled once.
     const int64_t depth = results[first].n_depth;
@@ -199,14 +217,20 @@ int run_bench(const BenchOptions& opt, const CommonOptions& common) {
           for (int64_t k = 0; k < r.n_gen; ++k) s.eval(std::span<const int32_t>(&tokens[static_cast<size_t>(k)], 1), LogitsMode::Last);
         }
         const double ns = std::chrono::duration<double, std::nano>(std::chrono::steady_clock::now() - t0).count();
-        if (rep >= 0) r.samples_ns.push_back(ns);
+        if (rep >= 0) {
+          r.samples_ns.push_back(ns);
+          r.read_gbps.push_back(probe.gbps());
+        }
       }
       r.n_kv = s.n_past();
       spdlog::debug("{}: done, the KV cache held positions 0..{}", test_name(r), r.n_kv - 1);
     }
     first = last;
   }
-  const double bw = read_bandwidth_gbps();
+  std::vector<double> all_reads;
+  for (const TestResult& r : results) all_reads.insert(all_reads.end(), r.read_gbps.begin(), r.read_gbps.end());
+  if (all_reads.empty()) all_reads.push_back(probe.gbps());  // no tests (-p 0 -n 0): the probe alone
+  const double bw = median(all_reads);
   const std::string isa(isa_name(active_isa()));
   const std::string filename = path.substr(path.find_last_of('/') == std::string::npos ? 0 : path.find_last_of('/') + 1);
 
@@ -223,7 +247,8 @@ int run_bench(const BenchOptions& opt, const CommonOptions& common) {
                         {"n_depth", r.n_depth}, {"avg_ns", static_cast<int64_t>(mean(r.samples_ns))},
                         {"stddev_ns", static_cast<int64_t>(stddev(r.samples_ns))}, {"avg_ts", mean(ts)}, {"stddev_ts", stddev(ts)},
                         {"samples_ns", r.samples_ns}, {"samples_ts", ts}, {"isa", isa}, {"weight_bytes_per_token", wbytes},
-                        {"kv_bytes_per_run", kv_bytes}, {"n_kv", r.n_kv}, {"gbps", gbps}, {"read_bw_gbps", bw}};
+                        {"kv_bytes_per_run", kv_bytes}, {"n_kv", r.n_kv}, {"gbps", gbps}, {"read_bw_gbps", median(r.read_gbps)},
+                        {"read_fraction", gbps / median(r.read_gbps)}, {"samples_read_bw_gbps", r.read_gbps}};
     return j;
   };
 
@@ -237,7 +262,7 @@ int run_bench(const BenchOptions& opt, const CommonOptions& common) {
   } else if (opt.output == "csv") {
     const std::vector<std::string> cols = {"model_filename", "model_type", "model_size", "model_n_params", "n_threads", "n_batch",
                                            "type_k", "type_v", "n_prompt", "n_gen", "n_depth", "avg_ns", "stddev_ns", "avg_ts", "stddev_ts", "isa",
-                                           "weight_bytes_per_token", "kv_bytes_per_run", "n_kv", "gbps", "read_bw_gbps"};
+                                           "weight_bytes_per_token", "kv_bytes_per_run", "n_kv", "gbps", "read_bw_gbps", "read_fraction"};
     out += fmt::format("{}\n", fmt::join(cols, ","));
     for (const auto& r : results) {
       const auto j = record(r);
@@ -246,15 +271,17 @@ int run_bench(const BenchOptions& opt, const CommonOptions& common) {
       out += fmt::format("{}\n", fmt::join(cells, ","));
     }
   } else {
-    out += "| model | size | params | backend | threads | test | t/s | GB/s |\n";
-    out += "| --- | ---: | ---: | --- | ---: | ---: | ---: | ---: |\n";
+    out += "| model | size | params | backend | threads | test | t/s | GB/s | read GB/s | of read |\n";
+    out += "| --- | ---: | ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: |\n";
     for (const auto& r : results) {
       const auto j = record(r);
-      out += fmt::format("| {} | {} | {} | CPU {} | {} | {} | {:.2f} ± {:.2f} | {:.1f} |\n", model_type, human_size(model_size),
-                         human_params(model->n_params()), isa, num_threads(), test_name(r), j["avg_ts"].get<double>(),
-                         j["stddev_ts"].get<double>(), j["gbps"].get<double>());
+      out += fmt::format("| {} | {} | {} | CPU {} | {} | {} | {:.2f} ± {:.2f} | {:.1f} | {:.1f} | {:.2f} |\n", model_type,
+                         human_size(model_size), human_params(model->n_params()), isa, num_threads(), test_name(r),
+                         j["avg_ts"].get<double>(), j["stddev_ts"].get<double>(), j["gbps"].get<double>(),
+                         j["read_bw_gbps"].get<double>(), j["read_fraction"].get<double>());
     }
-    out += fmt::format("\nread bandwidth: {:.1f} GB/s (sum of a 1 GiB array, {} threads)\n", bw, num_threads());
+    out += fmt::format("\nread bandwidth: {:.1f} GB/s (median of the probes after each timed run: sum of a 1 GiB array, {} threads)\n", bw,
+                       num_threads());
   }
   write_stdout(out);
   return 0;

@@ -1118,7 +1118,7 @@ inline __m256 exp8_nonpositive(__m256 x) {
 
 // Keys (rows) ahead of the current one that the attention loops prefetch: far enough to cover the
 // memory latency at the loops' rate, near enough to stay in L1 until used.
-constexpr int64_t kAttnAhead = 16;
+constexpr int64_t kAttnAhead = 64;
 
 // Prefetches the rows [row, row + n) of d fp16 values (contiguous): one hint per cache line.
 inline void prefetch_rows(const uint16_t* base, int64_t row, int64_t n, int64_t d) {
@@ -1342,12 +1342,13 @@ inline __m256 attn_dots8_q8(const Q8Query& qq, const block_q8_0* K, int64_t nb, 
   __m256 s = _mm256_setzero_ps();
   for (int64_t b = 0; b < nb; ++b) {
     __m256i acc[8];
-    alignas(16) uint16_t dk[8];
-    for (int i = 0; i < 8; ++i) {
-      acc[i] = dpbusd(_mm256_setzero_si256(), qq.abs[b], _mm256_sign_epi8(loadu(kr[i][b].qs), qq.sgn[b]));
-      dk[i] = kr[i][b].d;
-    }
-    const __m256 dkq = _mm256_mul_ps(_mm256_cvtph_ps(_mm_load_si128(reinterpret_cast<const __m128i*>(dk))), _mm256_set1_ps(qq.d[b]));
+    for (int i = 0; i < 8; ++i) acc[i] = dpbusd(_mm256_setzero_si256(), qq.abs[b], _mm256_sign_epi8(loadu(kr[i][b].qs), qq.sgn[b]));
+    // the eight scales inserted into a register (eight 16-bit stores read back as one load stall
+    // store forwarding)
+    const __m128i dk = _mm_setr_epi16(static_cast<short>(kr[0][b].d), static_cast<short>(kr[1][b].d), static_cast<short>(kr[2][b].d),
+                                      static_cast<short>(kr[3][b].d), static_cast<short>(kr[4][b].d), static_cast<short>(kr[5][b].d),
+                                      static_cast<short>(kr[6][b].d), static_cast<short>(kr[7][b].d));
+    const __m256 dkq = _mm256_mul_ps(_mm256_cvtph_ps(dk), _mm256_set1_ps(qq.d[b]));
     s = _mm256_add_ps(s, _mm256_mul_ps(_mm256_cvtepi32_ps(reduce8_epi32(acc)), dkq));
   }
   return s;

@@ -232,6 +232,28 @@ inline __m256i cvtepi32_epi16(simde__m512i a) {
 #undef _mm512_permutexvar_ps
 #define _mm512_permutexvar_ps simde_mm512_permutexvar_ps
 
+#undef _mm512_permutexvar_epi32
+#define _mm512_permutexvar_epi32 simde_mm512_permutexvar_epi32
+#undef _mm512_permutex2var_epi32
+#define _mm512_permutex2var_epi32 simde_mm512_permutex2var_epi32
+#undef _mm512_castsi128_si512
+#define _mm512_castsi128_si512 simde_mm512_castsi128_si512
+#undef _mm512_setr_epi32
+#define _mm512_setr_epi32 simde_mm512_setr_epi32
+#undef _mm512_store_si512
+#define _mm512_store_si512 simde_mm512_store_si512
+#undef _mm512_mask_blend_epi32
+#define _mm512_mask_blend_epi32 simde_mm512_mask_blend_epi32
+#undef _mm512_ternarylogic_epi32
+#define _mm512_ternarylogic_epi32 simde_mm512_ternarylogic_epi32
+#undef _mm512_srli_epi32
+#define _mm512_srli_epi32 simde_mm512_srli_epi32
+#undef _mm512_shuffle_i64x2
+#define _mm512_shuffle_i64x2 simde_mm512_shuffle_i64x2
+#undef _mm512_shuffle_epi8
+#define _mm512_shuffle_epi8 simde_mm512_shuffle_epi8
+#undef _mm512_maskz_set1_epi32
+#define _mm512_maskz_set1_epi32 simde_mm512_maskz_set1_epi32
 // Missing or broken in SIMDe 0.7.4, or slow there: written above.
 #undef _mm512_cvtepi32_ps
 #define _mm512_cvtepi32_ps ::bloomz::kernels::simde_compat::cvtepi32_ps
