@@ -656,6 +656,51 @@ struct T1Q6_K {
   }
 };
 
+// Q4_0 x8 against one token, the same form: per block two 512-bit loads hold the 4 code vectors
+// (lanes 0-7 vector 2i, lanes 8-15 vector 2i + 1); low nibbles are elements 8i..8i+7 of the
+// block, high nibbles 16 + 8i..; isum and the float step are X8Q4_0::run<1>'s.
+struct T1Q4_0 {
+  static constexpr int64_t kBlockBytes = 8 * static_cast<int64_t>(sizeof(block_q4_0));
+  static __m256 run(const std::byte* group, const __m512i* e, const float* da, const int32_t* off, int64_t nb) {
+    const __m512i m4 = _mm512_set1_epi8(0x0F);
+    __m256 acc = _mm256_setzero_ps();
+    for (int64_t b = 0; b < nb; ++b) {
+      const std::byte* blk = group + b * kBlockBytes;
+      for (int i = 0; i < 3; ++i) _mm_prefetch(reinterpret_cast<const char*>(blk) + 8 * kBlockBytes + 64 * i, _MM_HINT_T0);
+      const __m512i v0 = _mm512_loadu_si512(blk + 16), v1 = _mm512_loadu_si512(blk + 80);
+      const __m512i* eb = e + 4 * b;  // q[0..7], q[8..15], q[16..23], q[24..31]
+      __m512i s = V16::dpbusd(_mm512_setzero_si512(), _mm512_and_si512(v0, m4), eb[0]);
+      __m512i t = V16::dpbusd(_mm512_setzero_si512(), _mm512_and_si512(v1, m4), eb[1]);
+      s = V16::dpbusd(s, _mm512_and_si512(_mm512_srli_epi16(v0, 4), m4), eb[2]);
+      t = V16::dpbusd(t, _mm512_and_si512(_mm512_srli_epi16(v1, 4), m4), eb[3]);
+      const __m256i isum = _mm256_sub_epi32(fold16i(_mm512_add_epi32(s, t)), _mm256_set1_epi32(off[b]));
+      const __m256 dw = _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(blk)));
+      acc = _mm256_fmadd_ps(_mm256_mul_ps(dw, _mm256_broadcast_ss(da + b)), _mm256_cvtepi32_ps(isum), acc);
+    }
+    return acc;
+  }
+};
+
+// Rows [r0, r1) of x8 Q4_0 weights against one token.
+void rect_x8_t1_q4_0(const DotArgs& p) {
+  using TK = Tile32<W4_0>;
+  static thread_local Scratch act_buf, e_buf;
+  static thread_local TK::Acts acts{};
+  static thread_local uint64_t prepared_id = 0;
+  static thread_local const std::byte* prepared_a = nullptr;
+  const int64_t nb = p.n / 32;
+  auto* e = e_buf.get<__m512i>(static_cast<size_t>(4 * nb));
+  if (p.a_id == 0 || p.a_id != prepared_id || p.a != prepared_a) {
+    TK::prepare(p, act_buf, &acts);
+    for (int64_t b = 0; b < nb; ++b)
+      for (int k = 0; k < 4; ++k) _mm512_store_si512(e + 4 * b + k, t1_expand8(acts.a[b].qs + 8 * k));
+    prepared_id = p.a_id;
+    prepared_a = p.a;
+  }
+  for (int64_t r = p.r0; r < p.r1; r += 8)
+    _mm256_storeu_ps(p.y + r, T1Q4_0::run(p.w + (r / 8) * p.w_stride, e, acts.d, acts.off, nb));
+}
+
 // Rows [r0, r1) of x8 K-quant weights against one token.
 template <typename K>
 void rect_x8_t1(const DotArgs& p) {
@@ -714,6 +759,12 @@ void rect_x8(const DotArgs& p) {
     }
     if (p.n_tok == 1) {
       rect_x8_t1<std::conditional_t<std::is_same_v<X, X8Q4_K>, T1Q4_K, T1Q6_K>>(p);
+      return;
+    }
+  }
+  if constexpr (std::is_same_v<X, X8Q4_0>) {
+    if (p.n_tok == 1) {
+      rect_x8_t1_q4_0(p);
       return;
     }
   }
