@@ -174,8 +174,8 @@ int run_bench(const BenchOptions& opt, const CommonOptions& common) {
   // llama-bench's order: for each depth, the pp tests, then the tg tests.
   std::vector<TestResult> results;
   for (int64_t d : depths) {
-    for (int64_t n : pps) results.push_back({n, 0, d, {}});
-    for (int64_t n : tgs) results.push_back({0, n, d, {}});
+    for (int64_t n : pps) results.push_back({n, 0, d, {}, {}, 0});
+    for (int64_t n : tgs) results.push_back({0, n, d, {}, {}, 0});
   }
   for (const TestResult& r : results) {  // every test is checked before any runs
     const int64_t need = r.n_prompt + r.n_gen;
