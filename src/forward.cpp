@@ -227,7 +227,7 @@ void Session::forward_rows(std::span<const Row> rows, Buffers& b, bool want_all,
   MatmulWorkspace& ws = rows[0].session->ws_;
   const BloomConfig& c = m.config();
   const int64_t T = static_cast<int64_t>(rows.size());
-  const int64_t E = c.n_embd, H = c.n_head, D = c.head_dim();
+  const int64_t E = c.n_embd, F = c.n_ff, H = c.n_head, D = c.head_dim();
   const float eps = c.layer_norm_eps;
   const float kq_scale = 1.0f / std::sqrt(static_cast<float>(D));
 
@@ -331,7 +331,8 @@ void Session::forward_rows(std::span<const Row> rows, Buffers& b, bool want_all,
       for (int64_t i = 0; i < E; ++i) xt[i] = p[i] + xt[i];
       ops::layer_norm(xt, b.cur.data() + t * E, E, L.ffn_norm_w, L.ffn_norm_b, eps);
     });
-    matmul_bias_gelu(L.ffn_up, b.cur.data(), T, b.ffn.data(), ws, L.ffn_up_b);  // bias + GELU per finished block
+    matmul(L.ffn_up, b.cur.data(), T, b.ffn.data(), ws);
+    parallel_for(0, T, [&](int64_t t) { bias_gelu(b.ffn.data() + t * F, L.ffn_up_b, F); });
     matmul(L.ffn_down, b.ffn.data(), T, b.proj.data(), ws);
     parallel_for(0, T, [&](int64_t t) {
       float* p = b.proj.data() + t * E;

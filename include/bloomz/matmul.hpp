@@ -26,10 +26,6 @@ class MatmulWorkspace {
 };
 
 void matmul(const TensorView& w, const float* x, int64_t n_tok, float* y, MatmulWorkspace& ws);
-// The same, then y[i] = gelu(y[i] + bias[i]) on every output (bias_gelu), applied by the thread
-// that computed each block of rows right after computing it (while they are in L1, and on every
-// thread instead of one). The same bits as matmul followed by bias_gelu on each row.
-void matmul_bias_gelu(const TensorView& w, const float* x, int64_t n_tok, float* y, MatmulWorkspace& ws, const float* bias);
 // The same with an explicit kernel set (tests, kernel-bench); throws Error(Usage) when `isa` is not
 // runnable here. Results are bit-identical to matmul() when isa == active_isa().
 void matmul(const TensorView& w, const float* x, int64_t n_tok, float* y, MatmulWorkspace& ws, Isa isa);

@@ -51,7 +51,7 @@ void x8_item_bounds(int64_t rows, std::vector<int64_t>& bounds) {
 }
 
 void matmul_table(const kernels::KernelTable& kt, const TensorView& w, const float* x, int64_t n_tok,
-                  float* y, MatmulWorkspace& ws, const float* gelu_bias = nullptr) {
+                  float* y, MatmulWorkspace& ws) {
   using namespace kernels;
   WType wt;
   if (!wtype_of(w.type, wt))
@@ -80,9 +80,6 @@ void matmul_table(const kernels::KernelTable& kt, const TensorView& w, const flo
   base.a_stride = a_row;
   base.ldy = w.rows;
   base.n = n;
-  BiasGeluFn bg = kt.bias_gelu ? kt.bias_gelu : table_ref().bias_gelu;
-  const uint16_t* gelu_table = gelu_bias ? ops::gelu_fp16_table() : nullptr;
-  auto kt_bias_gelu = [&](float* v, const float* b, int64_t count) { bg(v, b, count, gelu_table); };
   // Rows [r0, r1) of the weights at wp (w_stride apart) for every token, in chunks of tokens;
   // y0 = the output for row 0 of wp (y itself, or y + 8g for an unpacked copy of group g).
   auto rectangle = [&](DotFn dot, const std::byte* wp, int64_t w_stride, int64_t r0, int64_t r1, float* y0) {
@@ -96,11 +93,6 @@ void matmul_table(const kernels::KernelTable& kt, const TensorView& w, const flo
       p.n_tok = std::min(kTokensPerChunk, n_tok - t0);
       p.y = y0 + t0 * w.rows;
       dot(p);
-    }
-    if (gelu_bias) {  // rows [r0, r1) of y0 are rows y0 - y + r0.. of the output
-      const int64_t first = (y0 - y) + r0;
-      for (int64_t t = 0; t < n_tok; ++t)
-        kt_bias_gelu(y + t * w.rows + first, gelu_bias + first, r1 - r0);
     }
   };
   if (!w.x8) {
@@ -148,12 +140,6 @@ void matmul_table(const kernels::KernelTable& kt, const TensorView& w, const flo
 void matmul(const TensorView& w, const float* x, int64_t n_tok, float* y, MatmulWorkspace& ws) {
   const kernels::KernelTable* kt = kernels::table_for(active_isa());
   matmul_table(kt ? *kt : kernels::table_ref(), w, x, n_tok, y, ws);
-}
-
-void matmul_bias_gelu(const TensorView& w, const float* x, int64_t n_tok, float* y, MatmulWorkspace& ws, const float* bias) {
-  if (!bias) throw Error(ErrorKind::Runtime, "matmul_bias_gelu: no bias");
-  const kernels::KernelTable* kt = kernels::table_for(active_isa());
-  matmul_table(kt ? *kt : kernels::table_ref(), w, x, n_tok, y, ws, bias);
 }
 
 void matmul(const TensorView& w, const float* x, int64_t n_tok, float* y, MatmulWorkspace& ws, Isa isa) {
