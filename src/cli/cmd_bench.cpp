@@ -67,7 +67,6 @@ std::vector<int64_t> parse_sizes(const std::string& text, const char* flag, bool
   return out;
 }
 
-// Reads a 1 GiB array with the same threads, best of 3: the machine's practical read bandwidth.
 // The read bandwidth probe: one pass summing a 1 GiB array with the bench's threads, GB/s. It runs
 // right after every timed run, so each test's GB/s is set against the bandwidth of the same moment
 // (this machine's bandwidth drifts by 30 % within minutes). The array is allocated once, on huge

@@ -509,10 +509,10 @@ struct X8Q6_K {
 // expanded once per call so that each 8-byte step is one load: [q[8k..8k+3] x 8 | q[8k+4..8k+7] x 8].
 // The halves are added at the end of each superblock; integer sums are exact, so isum and imin are
 // those of X8Q4_K / X8Q6_K::run<1> and so are the float steps (same bits).
-struct T1ActsK {
+struct T1Acts {
   const __m512i* e;       // [n / 8] expanded activations
-  const int32_t* extra;   // per superblock: Q4_K: 4 int16 pairs of 32-element sums; Q6_K: -32 * bsum_h (16)
-  const float* d;         // per superblock: d_a
+  const int32_t* extra;   // per block: Q4_K: 4 int16 pairs of 32-element sums; Q6_K: -32 * bsum_h (16); Q4_0: 8 * sum(q)
+  const float* d;         // per block: d_a
 };
 
 // Software prefetch distance in superblocks: at 2 the head (1024 x 250880) streamed at 0.8 of the read
@@ -529,9 +529,11 @@ inline __m512i t1_expand8(const int8_t* q) {
   return _mm512_permutexvar_epi32(idx, _mm512_castsi128_si512(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(q))));
 }
 
-// Per call: expanded activations, d, and the per-superblock sums the two types need.
+// Per call (K-quants): expanded activations, d, and the per-superblock sums the two types need.
 template <bool kQ6>
-void t1_prepare(const block_q8_K* a, int64_t nsb, Scratch& buf, T1ActsK& out) {
+void t1_prepare_k(const DotArgs& p, Scratch& buf, Scratch&, T1Acts& out) {
+  const auto* a = reinterpret_cast<const block_q8_K*>(p.a);
+  const int64_t nsb = p.n / QK_K;
   constexpr int kExtra = kQ6 ? 16 : 4;
   const size_t ne = static_cast<size_t>(nsb) * (QK_K / 8);
   auto* base = buf.get<std::byte>(ne * 64 + static_cast<size_t>(nsb) * (4 * kExtra + 4) + 64);
@@ -555,26 +557,25 @@ void t1_prepare(const block_q8_K* a, int64_t nsb, Scratch& buf, T1ActsK& out) {
       x[3] = pair(b[5], b[7]);
     }
   }
-  out = T1ActsK{e, extra, d};
+  out = T1Acts{e, extra, d};
 }
 
 inline __m256i fold16i(__m512i v) { return _mm256_add_epi32(_mm512_castsi512_si256(v), _mm512_extracti64x4_epi64(v, 1)); }
 
 struct T1Q4_K {
-  static constexpr bool kQ6 = false;
   static constexpr int64_t kBlockBytes = 8 * static_cast<int64_t>(sizeof(block_q4_K));
-  static __m256 run(const std::byte* group, const T1ActsK& a, int64_t nsb) {
+  static constexpr int64_t kBlockElems = QK_K;
+  static void prepare(const DotArgs& p, Scratch& buf, Scratch& buf2, T1Acts& out) { t1_prepare_k<false>(p, buf, buf2, out); }
+  static __m256 run(const std::byte* group, const T1Acts& a, int64_t nsb) {
     const __m512i m4 = _mm512_set1_epi8(0x0F), m6 = _mm512_set1_epi8(0x3F), m30 = _mm512_set1_epi8(0x30);
     // dword 3r + i of the scale area is word i of row r's 12 scale bytes
     const __m512i idx01 = _mm512_setr_epi32(0, 3, 6, 9, 12, 15, 18, 21, 1, 4, 7, 10, 13, 16, 19, 22);
     const __m512i idx2 = _mm512_setr_epi32(2, 5, 8, 11, 14, 17, 20, 23, 2, 5, 8, 11, 14, 17, 20, 23);
-    // byte g of each dword, zero-extended (vpshufb works within 128-bit lanes: dword i at 4i)
+    // byte g of each dword, zero-extended (vpshufb indexes within 128-bit lanes: dword i at 4i; 0x80 gives 0)
     __m512i pick[4];
-    for (int g = 0; g < 4; ++g) {
-      alignas(64) int8_t c[64];
-      for (int i = 0; i < 64; ++i) c[i] = i % 4 == 0 ? static_cast<int8_t>((i % 16) + g) : static_cast<int8_t>(-128);
-      pick[g] = _mm512_load_si512(c);
-    }
+    for (int g = 0; g < 4; ++g)
+      pick[g] = _mm512_broadcast_i32x4(_mm_setr_epi32(static_cast<int>(0x80808000u | g), static_cast<int>(0x80808004u | g),
+                                                      static_cast<int>(0x80808008u | g), static_cast<int>(0x8080800Cu | g)));
     __m256 acc = _mm256_setzero_ps();
     for (int64_t sb = 0; sb < nsb; ++sb) {
       const std::byte* blk = group + sb * kBlockBytes;
@@ -615,9 +616,10 @@ struct T1Q4_K {
 };
 
 struct T1Q6_K {
-  static constexpr bool kQ6 = true;
   static constexpr int64_t kBlockBytes = 8 * static_cast<int64_t>(sizeof(block_q6_K));
-  static __m256 run(const std::byte* group, const T1ActsK& a, int64_t nsb) {
+  static constexpr int64_t kBlockElems = QK_K;
+  static void prepare(const DotArgs& p, Scratch& buf, Scratch& buf2, T1Acts& out) { t1_prepare_k<true>(p, buf, buf2, out); }
+  static __m256 run(const std::byte* group, const T1Acts& a, int64_t nsb) {
     const __m512i m4 = _mm512_set1_epi8(0x0F), m30 = _mm512_set1_epi8(0x30);
     __m256 acc = _mm256_setzero_ps();
     for (int64_t sb = 0; sb < nsb; ++sb) {
@@ -661,60 +663,52 @@ struct T1Q6_K {
 // block, high nibbles 16 + 8i..; isum and the float step are X8Q4_0::run<1>'s.
 struct T1Q4_0 {
   static constexpr int64_t kBlockBytes = 8 * static_cast<int64_t>(sizeof(block_q4_0));
-  static __m256 run(const std::byte* group, const __m512i* e, const float* da, const int32_t* off, int64_t nb) {
+  static constexpr int64_t kBlockElems = 32;
+  // Tile32's per-block d_a and offset (8 * sum(q)) in buf2, the expanded activations in buf.
+  static void prepare(const DotArgs& p, Scratch& buf, Scratch& buf2, T1Acts& out) {
+    Tile32<W4_0>::Acts a{};
+    Tile32<W4_0>::prepare(p, buf2, &a);
+    const int64_t nb = p.n / 32;
+    auto* e = buf.get<__m512i>(static_cast<size_t>(4 * nb));
+    for (int64_t b = 0; b < nb; ++b)
+      for (int k = 0; k < 4; ++k) _mm512_store_si512(e + 4 * b + k, t1_expand8(a.a[b].qs + 8 * k));
+    out = T1Acts{e, a.off, a.d};
+  }
+  static __m256 run(const std::byte* group, const T1Acts& a, int64_t nb) {
     const __m512i m4 = _mm512_set1_epi8(0x0F);
     __m256 acc = _mm256_setzero_ps();
     for (int64_t b = 0; b < nb; ++b) {
       const std::byte* blk = group + b * kBlockBytes;
-      for (int i = 0; i < 3; ++i) _mm_prefetch(reinterpret_cast<const char*>(blk) + 8 * kBlockBytes + 64 * i, _MM_HINT_T0);
+      for (int i = 0; i < 3; ++i) _mm_prefetch(reinterpret_cast<const char*>(blk) + kT1PrefetchBlocks * kBlockBytes + 64 * i, _MM_HINT_T0);
       const __m512i v0 = _mm512_loadu_si512(blk + 16), v1 = _mm512_loadu_si512(blk + 80);
-      const __m512i* eb = e + 4 * b;  // q[0..7], q[8..15], q[16..23], q[24..31]
+      const __m512i* eb = a.e + 4 * b;  // q[0..7], q[8..15], q[16..23], q[24..31]
       __m512i s = V16::dpbusd(_mm512_setzero_si512(), _mm512_and_si512(v0, m4), eb[0]);
       __m512i t = V16::dpbusd(_mm512_setzero_si512(), _mm512_and_si512(v1, m4), eb[1]);
       s = V16::dpbusd(s, _mm512_and_si512(_mm512_srli_epi16(v0, 4), m4), eb[2]);
       t = V16::dpbusd(t, _mm512_and_si512(_mm512_srli_epi16(v1, 4), m4), eb[3]);
-      const __m256i isum = _mm256_sub_epi32(fold16i(_mm512_add_epi32(s, t)), _mm256_set1_epi32(off[b]));
+      const __m256i isum = _mm256_sub_epi32(fold16i(_mm512_add_epi32(s, t)), _mm256_set1_epi32(a.extra[b]));
       const __m256 dw = _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(blk)));
-      acc = _mm256_fmadd_ps(_mm256_mul_ps(dw, _mm256_broadcast_ss(da + b)), _mm256_cvtepi32_ps(isum), acc);
+      acc = _mm256_fmadd_ps(_mm256_mul_ps(dw, _mm256_broadcast_ss(a.d + b)), _mm256_cvtepi32_ps(isum), acc);
     }
     return acc;
   }
 };
 
-// Rows [r0, r1) of x8 Q4_0 weights against one token.
-void rect_x8_t1_q4_0(const DotArgs& p) {
-  using TK = Tile32<W4_0>;
-  static thread_local Scratch act_buf, e_buf;
-  static thread_local TK::Acts acts{};
-  static thread_local uint64_t prepared_id = 0;
-  static thread_local const std::byte* prepared_a = nullptr;
-  const int64_t nb = p.n / 32;
-  auto* e = e_buf.get<__m512i>(static_cast<size_t>(4 * nb));
-  if (p.a_id == 0 || p.a_id != prepared_id || p.a != prepared_a) {
-    TK::prepare(p, act_buf, &acts);
-    for (int64_t b = 0; b < nb; ++b)
-      for (int k = 0; k < 4; ++k) _mm512_store_si512(e + 4 * b + k, t1_expand8(acts.a[b].qs + 8 * k));
-    prepared_id = p.a_id;
-    prepared_a = p.a;
-  }
-  for (int64_t r = p.r0; r < p.r1; r += 8)
-    _mm256_storeu_ps(p.y + r, T1Q4_0::run(p.w + (r / 8) * p.w_stride, e, acts.d, acts.off, nb));
-}
-
-// Rows [r0, r1) of x8 K-quant weights against one token.
+// Rows [r0, r1) of x8 weights against one token (K = T1Q4_0, T1Q4_K, T1Q6_K); what is derived
+// from the activations is kept per thread for the other row ranges of the same call.
 template <typename K>
 void rect_x8_t1(const DotArgs& p) {
-  static thread_local Scratch buf;
-  static thread_local T1ActsK acts{};
+  static thread_local Scratch buf, buf2;
+  static thread_local T1Acts acts{};
   static thread_local uint64_t prepared_id = 0;
   static thread_local const std::byte* prepared_a = nullptr;
-  const int64_t nsb = p.n / QK_K;
   if (p.a_id == 0 || p.a_id != prepared_id || p.a != prepared_a) {
-    t1_prepare<K::kQ6>(reinterpret_cast<const block_q8_K*>(p.a), nsb, buf, acts);
+    K::prepare(p, buf, buf2, acts);
     prepared_id = p.a_id;
     prepared_a = p.a;
   }
-  for (int64_t r = p.r0; r < p.r1; r += 8) _mm256_storeu_ps(p.y + r, K::run(p.w + (r / 8) * p.w_stride, acts, nsb));
+  const int64_t nb = p.n / K::kBlockElems;
+  for (int64_t r = p.r0; r < p.r1; r += 8) _mm256_storeu_ps(p.y + r, K::run(p.w + (r / 8) * p.w_stride, acts, nb));
 }
 #endif
 
@@ -764,7 +758,7 @@ void rect_x8(const DotArgs& p) {
   }
   if constexpr (std::is_same_v<X, X8Q4_0>) {
     if (p.n_tok == 1) {
-      rect_x8_t1_q4_0(p);
+      rect_x8_t1<T1Q4_0>(p);
       return;
     }
   }
