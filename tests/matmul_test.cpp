@@ -214,6 +214,20 @@ TEST_P(MatmulX8, RepackRoundTripsAndMatmulIsBitIdentical) {
         ASSERT_TRUE(same_bits(got.data(), want.data(), got.size())) << isa_name(isa) << " T " << n << " threads " << th;
       }
     }
+    // One token (the decoding kernels) at the edges of the int8 activations: every element at the
+    // block's extreme (quantized to +-127 / -128), alternating signs, and a single large element.
+    std::vector<std::vector<float>> edges(3, std::vector<float>(static_cast<size_t>(cols)));
+    for (int64_t i = 0; i < cols; ++i) {
+      edges[0][static_cast<size_t>(i)] = -1000.0f;
+      edges[1][static_cast<size_t>(i)] = i % 2 ? 1000.0f : -1000.0f;
+      edges[2][static_cast<size_t>(i)] = i == cols / 2 ? 5000.0f : 0.001f * static_cast<float>(i % 7);
+    }
+    for (const std::vector<float>& e : edges) {
+      std::vector<float> want(static_cast<size_t>(rows)), got(want.size(), NAN);
+      matmul(m.view, e.data(), 1, want.data(), ws, isa);
+      matmul(v, e.data(), 1, got.data(), ws, isa);
+      ASSERT_TRUE(same_bits(got.data(), want.data(), got.size())) << isa_name(isa) << " edge activations";
+    }
   }
   set_num_threads(1);
 }
