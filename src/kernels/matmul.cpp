@@ -35,17 +35,23 @@ namespace {
 constexpr int64_t kRowsPerItemBatch = 32;   // T large: rows whose weights stay in L1/L2
 constexpr int64_t kTokensPerChunk = 64;     // tokens per kernel call within an item
 
-// Item boundaries for x8 weights (any T) and for file-layout weights while decoding (T < 4). Each item costs a shared-counter fetch and a kernel entry
-// (64-row items cost 8-14 % of a 560m decode step), so items are large (up to 256 rows, which
-// keeps a prompt chunk's weights in L2), and they shrink towards the end of the matrix (guided
-// scheduling: a quarter share of the rows left per thread, 32 at least) so that the last one does
-// not keep the other threads waiting.
-void x8_item_bounds(int64_t rows, std::vector<int64_t>& bounds) {
+// Item boundaries for x8 weights (any T) and for file-layout weights while decoding (T < 4). Each
+// item costs a shared-counter fetch, a kernel entry and a cold start of the kernel's prefetch
+// stream (64-row items cost 8-14 % of a 560m decode step), so items are large, and they shrink
+// towards the end of the matrix (guided scheduling: a quarter share of the rows left per thread,
+// 32 at least) so that the last one does not keep the other threads waiting. A prompt chunk's
+// items stop at 256 rows, which keeps their weights in L2 across the chunk's tokens; a decode
+// step reads each weight once, and items of up to 2048 rows made it 2-6 % faster than 256 on
+// Zen 5 (560m and 1b7 shapes, Q4_0/Q4_K_M/Q6_K/Q8_0; docs/performance.md).
+constexpr int64_t kMaxItemRowsPrompt = 256;
+constexpr int64_t kMaxItemRowsDecode = 2048;
+
+void x8_item_bounds(int64_t rows, int64_t max_item_rows, std::vector<int64_t>& bounds) {
   bounds.clear();
   const int64_t share = 2 * num_threads();
   for (int64_t r = 0; r < rows;) {
     bounds.push_back(r);
-    r += std::min(rows - r, std::clamp<int64_t>((rows - r) / share / 8 * 8, 32, 256));
+    r += std::min(rows - r, std::clamp<int64_t>((rows - r) / share / 8 * 8, 32, max_item_rows));
   }
   bounds.push_back(rows);
 }
@@ -100,7 +106,7 @@ void matmul_table(const kernels::KernelTable& kt, const TensorView& w, const flo
     if (n_tok < 4) {  // decoding: 64-row items ran the 560m head at 21 GB/s on two threads, these at 28-32
       static thread_local std::vector<int64_t> bounds_of_this_thread;
       std::vector<int64_t>& bounds = bounds_of_this_thread;  // the team reads this thread's copy
-      x8_item_bounds(w.rows, bounds);
+      x8_item_bounds(w.rows, kMaxItemRowsDecode, bounds);
       parallel_for(0, static_cast<int64_t>(bounds.size()) - 1, [&](int64_t i) {
         const auto k = static_cast<size_t>(i);
         rectangle(dot, w.data, w.row_bytes, bounds[k], bounds[k + 1], y);
@@ -118,7 +124,7 @@ void matmul_table(const kernels::KernelTable& kt, const TensorView& w, const flo
   if (const DotFn dot_x8 = kt.dot_x8[static_cast<int>(wt)]) {
     static thread_local std::vector<int64_t> bounds_of_this_thread;
     std::vector<int64_t>& bounds = bounds_of_this_thread;  // the team reads this thread's copy
-    x8_item_bounds(w.rows, bounds);
+    x8_item_bounds(w.rows, n_tok < 4 ? kMaxItemRowsDecode : kMaxItemRowsPrompt, bounds);
     parallel_for(0, static_cast<int64_t>(bounds.size()) - 1, [&](int64_t i) {
       const auto k = static_cast<size_t>(i);
       rectangle(dot_x8, w.data, 8 * w.row_bytes, bounds[k], bounds[k + 1], y);
