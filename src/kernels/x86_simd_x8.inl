@@ -37,6 +37,14 @@ inline __m256i add_scaled_dot(__m256i isum, const __m256i* c, const int8_t* q, _
   else return _mm256_add_epi32(isum, _mm256_madd_epi16(dot32_u4(c, q), sc));
 }
 
+// Software prefetch distance of the x8 dots while decoding, in bytes ahead of the block being read
+// (the same for every type: what matters is the time the line has to arrive). A/B runs of bench
+// tg128 alternating two distances every 4 tokens (Zen 5, 2 threads, 560m and 1b7 shapes) put the
+// best at 3.5-7 KB for all four types: against the former distances (Q4_0 1.1 KB, Q8_0 1.5 KB,
+// Q4_K 9.2 KB, Q6_K 13.4 KB) 4.5 KB was 3-8 % faster per token (the AVX2 table's Q4_0 and Q8_0:
+// 5 and 10 %); 2.3 KB and 14-20 KB lost 2-4 %.
+constexpr int64_t kT1PrefetchBytes = 4608;
+
 // Below this many tokens the x8 dots stream one 8-row group at a time: at T = 1 (decoding,
 // memory-bound) the two-group kernels measured 0.5-0.8x the one-group ones (kernel-bench, Zen 5).
 constexpr int64_t kX8PairMinTokens = 4;
@@ -183,9 +191,7 @@ struct X8Q4_0 {
     for (int t = 0; t < NT; ++t) acc[t] = _mm256_setzero_ps();
     for (int64_t b = 0; b < nb; ++b) {
       const std::byte* blk = group + b * kBlockBytes;
-      _mm_prefetch(reinterpret_cast<const char*>(blk) + 1024, _MM_HINT_T0);
-      _mm_prefetch(reinterpret_cast<const char*>(blk) + 1024 + 64, _MM_HINT_T0);
-      _mm_prefetch(reinterpret_cast<const char*>(blk) + 1024 + 128, _MM_HINT_T0);
+      for (int i = 0; i < 3; ++i) _mm_prefetch(reinterpret_cast<const char*>(blk) + kT1PrefetchBytes + 64 * i, _MM_HINT_T0);
       const __m256 dw = _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(blk)));
       __m256i c[8];
       q4_0_codes(blk, c);
@@ -218,7 +224,7 @@ struct X8Q8_0 {
     const __m256i ones = _mm256_set1_epi16(1);
     for (int64_t b = 0; b < nb; ++b) {
       const std::byte* blk = group + b * kBlockBytes;
-      for (int i = 0; i < 5; ++i) _mm_prefetch(reinterpret_cast<const char*>(blk) + 1536 + 64 * i, _MM_HINT_T0);
+      for (int i = 0; i < 5; ++i) _mm_prefetch(reinterpret_cast<const char*>(blk) + kT1PrefetchBytes + 64 * i, _MM_HINT_T0);
       const __m256 dw = _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(blk)));
       const std::byte* qs = blk + 16;
       [[maybe_unused]] __m256i u[8];  // VNNI: w + 128, unsigned (Tile32<W8_0> takes 128 * sum(q) off)
@@ -515,9 +521,6 @@ struct T1Acts {
   const float* d;         // per block: d_a
 };
 
-// Software prefetch distance in superblocks: at 2 the head (1024 x 250880) streamed at 0.8 of the read
-// bandwidth on one thread, at 8 at 1.1-1.2 (4: 0.9-1.15, 12-16: 0.9-1.0; kernel-bench, Zen 5).
-constexpr int kT1PrefetchBlocks = 8;
 inline int64_t load_i64(const void* p) {
   int64_t v;
   std::memcpy(&v, p, 8);
@@ -579,7 +582,7 @@ struct T1Q4_K {
     __m256 acc = _mm256_setzero_ps();
     for (int64_t sb = 0; sb < nsb; ++sb) {
       const std::byte* blk = group + sb * kBlockBytes;
-      for (int i = 0; i < kBlockBytes; i += 64) _mm_prefetch(reinterpret_cast<const char*>(blk) + kT1PrefetchBlocks * kBlockBytes + i, _MM_HINT_T0);
+      for (int i = 0; i < kBlockBytes; i += 64) _mm_prefetch(reinterpret_cast<const char*>(blk) + kT1PrefetchBytes + i, _MM_HINT_T0);
       // scales: X = [D0 | D1], Y = [D2 | D2 >> 4] per row lane
       const __m512i sa = _mm512_loadu_si512(blk + 32);
       const __m512i sbv = _mm512_castsi256_si512(loadu(blk + 96));
@@ -624,7 +627,7 @@ struct T1Q6_K {
     __m256 acc = _mm256_setzero_ps();
     for (int64_t sb = 0; sb < nsb; ++sb) {
       const std::byte* blk = group + sb * kBlockBytes;
-      for (int i = 0; i < kBlockBytes; i += 64) _mm_prefetch(reinterpret_cast<const char*>(blk) + kT1PrefetchBlocks * kBlockBytes + i, _MM_HINT_T0);
+      for (int i = 0; i < kBlockBytes; i += 64) _mm_prefetch(reinterpret_cast<const char*>(blk) + kT1PrefetchBytes + i, _MM_HINT_T0);
       const __m512i* e = a.e + sb * (QK_K / 8);
       const int32_t* off = a.extra + sb * 16;  // -32 * bsum_h: the codes are stored as q + 32
       __m512i isum = _mm512_setzero_si512();
@@ -679,7 +682,7 @@ struct T1Q4_0 {
     __m256 acc = _mm256_setzero_ps();
     for (int64_t b = 0; b < nb; ++b) {
       const std::byte* blk = group + b * kBlockBytes;
-      for (int i = 0; i < 3; ++i) _mm_prefetch(reinterpret_cast<const char*>(blk) + kT1PrefetchBlocks * kBlockBytes + 64 * i, _MM_HINT_T0);
+      for (int i = 0; i < 3; ++i) _mm_prefetch(reinterpret_cast<const char*>(blk) + kT1PrefetchBytes + 64 * i, _MM_HINT_T0);
       const __m512i v0 = _mm512_loadu_si512(blk + 16), v1 = _mm512_loadu_si512(blk + 80);
       const __m512i* eb = a.e + 4 * b;  // q[0..7], q[8..15], q[16..23], q[24..31]
       __m512i s = V16::dpbusd(_mm512_setzero_si512(), _mm512_and_si512(v0, m4), eb[0]);
