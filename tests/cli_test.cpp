@@ -1,6 +1,7 @@
 // End-to-end tests of the bloomz binary on the fixture models: the streams, exit statuses, JSON,
 // greedy output against llama.cpp's, stop strings, batch files, seeds and the logits command.
 #include <gtest/gtest.h>
+#include <algorithm>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -318,6 +319,29 @@ TEST(Cli, BenchReportsLlamaBenchFields) {
   EXPECT_EQ(j[1]["n_gen"], 4);
   EXPECT_EQ(j[0]["samples_ns"].size(), 2u);
   EXPECT_GT(j[1]["avg_ts"].get<double>(), 0.0);
+  // tg rows carry every timed token's time and the stalls computed from them: tokens over twice
+  // the median token, and their time beyond the median as a share of all tokens' time.
+  EXPECT_FALSE(j[0].contains("samples_token_ns"));
+  const auto tok = j[1]["samples_token_ns"].get<std::vector<double>>();
+  ASSERT_EQ(tok.size(), 8u);  // 4 tokens x 2 timed runs
+  std::vector<double> sorted = tok;
+  std::sort(sorted.begin(), sorted.end());
+  const double med = 0.5 * (sorted[3] + sorted[4]);
+  EXPECT_DOUBLE_EQ(j[1]["median_token_ns"].get<double>(), med);
+  int64_t stalled = 0;
+  double extra = 0, total = 0;
+  for (double t : tok) {
+    total += t;
+    if (t > 2 * med) {
+      ++stalled;
+      extra += t - med;
+    }
+  }
+  EXPECT_EQ(j[1]["stalled_tokens"].get<int64_t>(), stalled);
+  EXPECT_NEAR(j[1]["stall_fraction"].get<double>(), extra / total, 1e-12);
+  double run_sum = 0;  // the tokens lie within their runs
+  for (double ns : j[1]["samples_ns"].get<std::vector<double>>()) run_sum += ns;
+  EXPECT_LE(total, run_sum);
   const Outcome md = run("bench -m " + model("tiny-odd-q4_0") + " -p 8 -n 0 -r 1 -t 1");
   EXPECT_NE(md.out.find("| pp8 |"), std::string::npos);
   EXPECT_NE(md.out.find("read bandwidth"), std::string::npos);

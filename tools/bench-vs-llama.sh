@@ -2,8 +2,9 @@
 # bloomz vs llama.cpp on the big synthetic files, measured in one run: for each file, llama.cpp
 # (the oracle's run_ref.py bench, what bench_big.sh runs: pp512 and tg128, median of REPS runs)
 # and then bloomz bench (the same tests, REPS timed runs after a warm-up), so both see the same
-# machine state. Prints a Markdown table with the ratios bloomz / llama.cpp, and bloomz's tg128
-# read rate against the read bandwidth its bench measures right after each tg128 run.
+# machine state. Prints a Markdown table with the ratios bloomz / llama.cpp, bloomz's tg128 read
+# rate against the read bandwidth its bench measures right after each tg128 run, and the share of
+# tg128's time in stalled tokens (over twice the median token: the host descheduled a thread).
 #
 # Env: TYPES    files (default "f16 q8_0 q4_0 q4_k_m")
 #      SHAPE    file shape: bloom-<SHAPE>-<type>.gguf (default 560m; 1b7 for the bloom-1b7-shaped files)
@@ -48,18 +49,20 @@ for t in $TYPES; do
   b_tg=$(awk -F'|' '$7 ~ /tg128/ {split($8, a, " "); print a[1]}' <<<"$b")
   b_gbs=$(awk -F'|' '$7 ~ /tg128/ {gsub(/ /, "", $9); print $9}' <<<"$b")
   b_bw=$(awk -F'|' '$7 ~ /tg128/ {gsub(/ /, "", $10); print $10}' <<<"$b")  # probed right after each tg128 run
-  rows+=("$t $l_pp ${b_pp:-0} $l_tg ${b_tg:-0} ${b_gbs:-0} ${b_bw:-0}")
+  # share of tg128's time in tokens that took over twice the median token (host stalls; 0 when none)
+  b_stall=$(sed -n 's/^tg128: .*, \([0-9.]*\) % of the run.*/\1/p' <<<"$b")
+  rows+=("$t $l_pp ${b_pp:-0} $l_tg ${b_tg:-0} ${b_gbs:-0} ${b_bw:-0} ${b_stall:-0}")
 done
 
 echo
-echo "| file ($SHAPE) | llama.cpp pp512 | bloomz pp512 | ratio | llama.cpp tg128 | bloomz tg128 | ratio | bloomz tg GB/s | read GB/s | of read |"
-echo "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
+echo "| file ($SHAPE) | llama.cpp pp512 | bloomz pp512 | ratio | llama.cpp tg128 | bloomz tg128 | ratio | bloomz tg GB/s | read GB/s | of read | stalls |"
+echo "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
 for r in "${rows[@]}"; do
-  read -r t lp bp lt bt gbs bw <<<"$r"
-  awk -v t="$t" -v lp="$lp" -v bp="$bp" -v lt="$lt" -v bt="$bt" -v gbs="$gbs" -v bw="$bw" 'BEGIN {
+  read -r t lp bp lt bt gbs bw st <<<"$r"
+  awk -v t="$t" -v lp="$lp" -v bp="$bp" -v lt="$lt" -v bt="$bt" -v gbs="$gbs" -v bw="$bw" -v st="$st" 'BEGIN {
     rp = (lp > 0) ? sprintf("%.2fx", bp / lp) : "-"; rt = (lt > 0) ? sprintf("%.2fx", bt / lt) : "-";
     rb = (bw > 0) ? sprintf("%.2f", gbs / bw) : "-";
-    printf "| %s | %.1f | %.1f | %s | %.1f | %.1f | %s | %.1f | %.1f | %s |\n", toupper(t), lp, bp, rp, lt, bt, rt, gbs, bw, rb }'
+    printf "| %s | %.1f | %.1f | %s | %.1f | %.1f | %s | %.1f | %.1f | %s | %.1f %% |\n", toupper(t), lp, bp, rp, lt, bt, rt, gbs, bw, rb, st }'
 done
 printf '%s\n' "${rows[@]}" | awk '{ if ($7 > 0) print $6 / $7 }' | sort -g |
   awk '{ v[NR] = $1 } END { if (NR) printf "\nmedian tg128 read fraction: %.2f (min %.2f, max %.2f, %d files)\n", (NR % 2 ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2), v[1], v[NR], NR }'

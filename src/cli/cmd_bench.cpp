@@ -42,6 +42,7 @@ struct TestResult {
   int64_t n_prompt = 0, n_gen = 0, n_depth = 0;
   std::vector<double> samples_ns;
   std::vector<double> read_gbps;  // the read probe right after each timed run
+  std::vector<double> token_ns;   // tg: every token of the timed runs, in order
   int64_t n_kv = 0;  // positions the KV cache held after the last timed run (read from the session)
 };
 
@@ -105,6 +106,25 @@ double median(std::vector<double> v) {
   std::sort(v.begin(), v.end());
   const size_t m = v.size() / 2;
   return v.size() % 2 ? v[m] : 0.5 * (v[m - 1] + v[m]);
+}
+
+// Tokens that took over twice the median token of a tg test, and the time they took beyond the
+// median: on a shared VM whose host throttles it (here two busy threads lose 100 ms at a time,
+// 5-11 % of a 10 s run; one thread none), these stalls, not the decoder, set the spread of tg runs.
+struct Stalls {
+  double median_ns = 0;
+  int64_t tokens = 0;
+  double extra_ns = 0;
+};
+Stalls token_stalls(const std::vector<double>& token_ns) {
+  Stalls st;
+  st.median_ns = median(token_ns);
+  for (double t : token_ns) {
+    if (t <= 2 * st.median_ns) continue;
+    ++st.tokens;
+    st.extra_ns += t - st.median_ns;
+  }
+  return st;
 }
 
 double mean(const std::vector<double>& v) { return std::accumulate(v.begin(), v.end(), 0.0) / static_cast<double>(v.size()); }
@@ -173,8 +193,8 @@ int run_bench(const BenchOptions& opt, const CommonOptions& common) {
   // llama-bench's order: for each depth, the pp tests, then the tg tests.
   std::vector<TestResult> results;
   for (int64_t d : depths) {
-    for (int64_t n : pps) results.push_back({n, 0, d, {}, {}, 0});
-    for (int64_t n : tgs) results.push_back({0, n, d, {}, {}, 0});
+    for (int64_t n : pps) results.push_back({n, 0, d, {}, {}, {}, 0});
+    for (int64_t n : tgs) results.push_back({0, n, d, {}, {}, {}, 0});
   }
   for (const TestResult& r : results) {  // every test is checked before any runs
     const int64_t need = r.n_prompt + r.n_gen;
@@ -213,7 +233,11 @@ int run_bench(const BenchOptions& opt, const CommonOptions& common) {
         if (r.n_prompt > 0) {
           s.eval(tokens, LogitsMode::Last);
         } else {
-          for (int64_t k = 0; k < r.n_gen; ++k) s.eval(std::span<const int32_t>(&tokens[static_cast<size_t>(k)], 1), LogitsMode::Last);
+          for (int64_t k = 0; k < r.n_gen; ++k) {
+            const auto tk = std::chrono::steady_clock::now();
+            s.eval(std::span<const int32_t>(&tokens[static_cast<size_t>(k)], 1), LogitsMode::Last);
+            if (rep >= 0) r.token_ns.push_back(std::chrono::duration<double, std::nano>(std::chrono::steady_clock::now() - tk).count());
+          }
         }
         const double ns = std::chrono::duration<double, std::nano>(std::chrono::steady_clock::now() - t0).count();
         if (rep >= 0) {
@@ -248,6 +272,15 @@ int run_bench(const BenchOptions& opt, const CommonOptions& common) {
                         {"samples_ns", r.samples_ns}, {"samples_ts", ts}, {"isa", isa}, {"weight_bytes_per_token", wbytes},
                         {"kv_bytes_per_run", kv_bytes}, {"n_kv", r.n_kv}, {"gbps", gbps}, {"read_bw_gbps", median(r.read_gbps)},
                         {"read_fraction", gbps / median(r.read_gbps)}, {"samples_read_bw_gbps", r.read_gbps}};
+    if (r.n_gen > 0) {  // the stalls of a tg test (see token_stalls)
+      const Stalls st = token_stalls(r.token_ns);
+      double total = 0;
+      for (double t : r.token_ns) total += t;
+      j["median_token_ns"] = st.median_ns;
+      j["stalled_tokens"] = st.tokens;
+      j["stall_fraction"] = total > 0 ? st.extra_ns / total : 0.0;
+      j["samples_token_ns"] = r.token_ns;
+    }
     return j;
   };
 
@@ -281,6 +314,15 @@ int run_bench(const BenchOptions& opt, const CommonOptions& common) {
     }
     out += fmt::format("\nread bandwidth: {:.1f} GB/s (median of the probes after each timed run: sum of a 1 GiB array, {} threads)\n", bw,
                        num_threads());
+    for (const auto& r : results) {
+      if (r.n_gen == 0) continue;
+      const auto j = record(r);
+      const int64_t n = j["stalled_tokens"].get<int64_t>();
+      if (n == 0) continue;
+      out += fmt::format("{}: {} of {} tokens took over twice the median token ({:.1f} ms), {:.1f} % of the run's time beyond it (threads descheduled)\n",
+                         test_name(r), n, r.token_ns.size(), j["median_token_ns"].get<double>() / 1e6,
+                         100 * j["stall_fraction"].get<double>());
+    }
   }
   write_stdout(out);
   return 0;
