@@ -108,22 +108,26 @@ double median(std::vector<double> v) {
   return v.size() % 2 ? v[m] : 0.5 * (v[m - 1] + v[m]);
 }
 
-// Tokens that took over twice the median token of a tg test, and the time they took beyond the
-// median: on a shared VM whose host throttles it (here two busy threads lose 100 ms at a time,
-// 5-11 % of a 10 s run; one thread none), these stalls, not the decoder, set the spread of tg runs.
+// Tokens that took over twice the median token of a tg test, and their time beyond the median as
+// a share of all the tokens' time: on a shared VM whose host throttles it (here two busy threads
+// lose 100 ms at a time, 2-15 % of a run; one thread never), these stalls, not the decoder, set
+// the spread of tg runs.
 struct Stalls {
   double median_ns = 0;
   int64_t tokens = 0;
-  double extra_ns = 0;
+  double fraction = 0;
 };
 Stalls token_stalls(const std::vector<double>& token_ns) {
   Stalls st;
   st.median_ns = median(token_ns);
+  double extra = 0, total = 0;
   for (double t : token_ns) {
+    total += t;
     if (t <= 2 * st.median_ns) continue;
     ++st.tokens;
-    st.extra_ns += t - st.median_ns;
+    extra += t - st.median_ns;
   }
+  st.fraction = total > 0 ? extra / total : 0.0;
   return st;
 }
 
@@ -274,11 +278,9 @@ int run_bench(const BenchOptions& opt, const CommonOptions& common) {
                         {"read_fraction", gbps / median(r.read_gbps)}, {"samples_read_bw_gbps", r.read_gbps}};
     if (r.n_gen > 0) {  // the stalls of a tg test (see token_stalls)
       const Stalls st = token_stalls(r.token_ns);
-      double total = 0;
-      for (double t : r.token_ns) total += t;
       j["median_token_ns"] = st.median_ns;
       j["stalled_tokens"] = st.tokens;
-      j["stall_fraction"] = total > 0 ? st.extra_ns / total : 0.0;
+      j["stall_fraction"] = st.fraction;
       j["samples_token_ns"] = r.token_ns;
     }
     return j;
@@ -316,12 +318,10 @@ int run_bench(const BenchOptions& opt, const CommonOptions& common) {
                        num_threads());
     for (const auto& r : results) {
       if (r.n_gen == 0) continue;
-      const auto j = record(r);
-      const int64_t n = j["stalled_tokens"].get<int64_t>();
-      if (n == 0) continue;
+      const Stalls st = token_stalls(r.token_ns);
+      if (st.tokens == 0) continue;
       out += fmt::format("{}: {} of {} tokens took over twice the median token ({:.1f} ms), {:.1f} % of the run's time beyond it (threads descheduled)\n",
-                         test_name(r), n, r.token_ns.size(), j["median_token_ns"].get<double>() / 1e6,
-                         100 * j["stall_fraction"].get<double>());
+                         test_name(r), st.tokens, r.token_ns.size(), st.median_ns / 1e6, 100 * st.fraction);
     }
   }
   write_stdout(out);
