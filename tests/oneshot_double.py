@@ -1,10 +1,10 @@
 #!/usr/bin/env python3
-"""Test double: a stand-in for ../shared/oracle/oneshot.py in tests/oneshot_vs_llama_test.sh.
+"""Test double: a stand-in for the oracle's oneshot.py (outside the project) in tests/oneshot_vs_llama_test.sh.
 
 The real oneshot.py runs the prebuilt llama.cpp (an npm package under the oracle's cache) on a
 GGUF and prints one JSON object: load_ms, prompt_ms, prompt_n, gen_ms, gen_tps, total_ms (the
-medians over --reps, rounded to 2 decimals). The test suite cannot use it (it reads ../shared
-and needs llama.cpp installed), so this script takes the same command line (same argparse
+medians over --reps, rounded to 2 decimals). The test suite cannot use it (it lives outside
+the project and needs llama.cpp installed), so this script takes the same command line (same argparse
 options, so a wrong flag from tools/oneshot-vs-llama fails here as it would there) and prints
 the same keys, in the same format, with values computed from its arguments instead of measured:
 

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # tools/oneshot-vs-llama (issue 16) end to end, with the real bloomz on fixture models and
-# tests/oneshot_double.py standing in for ../shared/oracle/oneshot.py (the test suite reads only
+# tests/oneshot_double.py standing in for the oracle's oneshot.py (the test suite reads only
 # the project; the double takes oneshot.py's command line and prints its JSON format, with values
 # computed from its arguments). Checks the table, the JSON, the medians and the interleaving, the
 # ratio arithmetic, and the error paths.
