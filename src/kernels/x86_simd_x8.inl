@@ -511,14 +511,32 @@ struct X8Q6_K {
 #if BLOOMZ_X86_AVX512
 // One token against x8 K-quant weights (decoding, AVX-512 tables). A 512-bit register holds two
 // neighbouring 32-byte vectors of an 8-row group (lanes 0-7: chunk j of rows 0-7, lanes 8-15:
-// chunk j + 1), so one vpdpbusd does the work of two 256-bit ones, and the token's activations are
-// expanded once per call so that each 8-byte step is one load: [q[8k..8k+3] x 8 | q[8k+4..8k+7] x 8].
-// The halves are added at the end of each superblock; integer sums are exact, so isum and imin are
-// those of X8Q4_K / X8Q6_K::run<1> and so are the float steps (same bits).
+// chunk j + 1), so one vpdpbusd does the work of two 256-bit ones. The token's bytes for each
+// 8-byte step, [q[8k..8k+3] x 8 | q[8k+4..8k+7] x 8], are one vpermd of its 32-element group's
+// 32 bytes. (They were once expanded per call, 64 bytes per 8 activations, and loaded: 8-64 KB
+// per call that left L1 to the weight stream. The vpermd form decodes 2-6 % faster per token on
+// Zen 5, 560m and 1b7 shapes, Q4_0/Q4_K_M/Q6_K; docs/performance.md § 3.7.) The halves are added
+// at the end of each superblock; integer sums are exact, so isum and imin are those of X8Q4_K /
+// X8Q6_K::run<1> and so are the float steps (same bits).
+
+// The four vpermd indices: step k of a 32-element group takes its dwords (2k, 2k + 1).
+struct T1Steps {
+  __m512i idx[4];
+  T1Steps() {
+    const __m512i idx0 = _mm512_setr_epi32(0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1);
+    for (int k = 0; k < 4; ++k) idx[k] = _mm512_add_epi32(idx0, _mm512_set1_epi32(2 * k));
+  }
+  // A group's 32 activation bytes, then its step k.
+  static __m512i load(const int8_t* q32) { return _mm512_castsi256_si512(loadu(q32)); }
+  __m512i step(__m512i q, int k) const { return _mm512_permutexvar_epi32(idx[k], q); }
+};
+
+// What the one-token kernels need of the token, derived once per call.
 struct T1Acts {
-  const __m512i* e;       // [n / 8] expanded activations
   const int32_t* extra;   // per block: Q4_K: 4 int16 pairs of 32-element sums; Q6_K: -32 * bsum_h (16); Q4_0: 8 * sum(q)
   const float* d;         // per block: d_a
+  const block_q8_0* q8;   // Q4_0: the token's blocks
+  const block_q8_K* q8k;  // K-quants: the token's blocks
 };
 
 inline int64_t load_i64(const void* p) {
@@ -527,24 +545,15 @@ inline int64_t load_i64(const void* p) {
   return v;
 }
 
-inline __m512i t1_expand8(const int8_t* q) {
-  const __m512i idx = _mm512_setr_epi32(0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1);
-  return _mm512_permutexvar_epi32(idx, _mm512_castsi128_si512(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(q))));
-}
-
-// Per call (K-quants): expanded activations, d, and the per-superblock sums the two types need.
+// Per call (K-quants): d and the per-superblock sums the two types need.
 template <bool kQ6>
-void t1_prepare_k(const DotArgs& p, Scratch& buf, Scratch&, T1Acts& out) {
+void t1_prepare_k(const DotArgs& p, Scratch& buf, T1Acts& out) {
   const auto* a = reinterpret_cast<const block_q8_K*>(p.a);
   const int64_t nsb = p.n / QK_K;
   constexpr int kExtra = kQ6 ? 16 : 4;
-  const size_t ne = static_cast<size_t>(nsb) * (QK_K / 8);
-  auto* base = buf.get<std::byte>(ne * 64 + static_cast<size_t>(nsb) * (4 * kExtra + 4) + 64);
-  auto* e = reinterpret_cast<__m512i*>(base);
-  auto* extra = reinterpret_cast<int32_t*>(base + ne * 64);
+  auto* extra = buf.get<int32_t>(static_cast<size_t>(nsb) * (kExtra + 1));
   auto* d = reinterpret_cast<float*>(extra + nsb * kExtra);
   for (int64_t sb = 0; sb < nsb; ++sb) {
-    for (int k = 0; k < QK_K / 8; ++k) _mm512_store_si512(e + sb * (QK_K / 8) + k, t1_expand8(a[sb].qs + 8 * k));
     d[sb] = a[sb].d;
     const int16_t* bs = a[sb].bsums;
     int32_t* x = extra + sb * kExtra;
@@ -560,7 +569,7 @@ void t1_prepare_k(const DotArgs& p, Scratch& buf, Scratch&, T1Acts& out) {
       x[3] = pair(b[5], b[7]);
     }
   }
-  out = T1Acts{e, extra, d};
+  out = T1Acts{extra, d, nullptr, a};
 }
 
 inline __m256i fold16i(__m512i v) { return _mm256_add_epi32(_mm512_castsi512_si256(v), _mm512_extracti64x4_epi64(v, 1)); }
@@ -568,8 +577,9 @@ inline __m256i fold16i(__m512i v) { return _mm256_add_epi32(_mm512_castsi512_si2
 struct T1Q4_K {
   static constexpr int64_t kBlockBytes = 8 * static_cast<int64_t>(sizeof(block_q4_K));
   static constexpr int64_t kBlockElems = QK_K;
-  static void prepare(const DotArgs& p, Scratch& buf, Scratch& buf2, T1Acts& out) { t1_prepare_k<false>(p, buf, buf2, out); }
+  static void prepare(const DotArgs& p, Scratch& buf, T1Acts& out) { t1_prepare_k<false>(p, buf, out); }
   static __m256 run(const std::byte* group, const T1Acts& a, int64_t nsb) {
+    const T1Steps steps;
     const __m512i m4 = _mm512_set1_epi8(0x0F), m6 = _mm512_set1_epi8(0x3F), m30 = _mm512_set1_epi8(0x30);
     // dword 3r + i of the scale area is word i of row r's 12 scale bytes
     const __m512i idx01 = _mm512_setr_epi32(0, 3, 6, 9, 12, 15, 18, 21, 1, 4, 7, 10, 13, 16, 19, 22);
@@ -599,14 +609,15 @@ struct T1Q4_K {
       imin = dpwssd(imin, _mm256_srli_epi16(mlo, 8), _mm256_set1_epi32(x[1]));
       imin = dpwssd(imin, _mm256_and_si256(mhi, w16), _mm256_set1_epi32(x[2]));
       imin = dpwssd(imin, _mm256_srli_epi16(mhi, 8), _mm256_set1_epi32(x[3]));
-      const __m512i* e = a.e + sb * (QK_K / 8);
+      const int8_t* q = a.q8k[sb].qs;
       __m512i isum = _mm512_setzero_si512();
       for (int j = 0; j < 4; ++j) {  // sub-blocks 2j (low nibbles) and 2j + 1 (high)
         __m512i dl = _mm512_setzero_si512(), dh = _mm512_setzero_si512();
+        const __m512i ql = T1Steps::load(q + 32 * (2 * j)), qh = T1Steps::load(q + 32 * (2 * j + 1));
         for (int p = 0; p < 4; ++p) {
           const __m512i v = _mm512_loadu_si512(blk + 128 + 256 * j + 64 * p);
-          dl = V16::dpbusd(dl, _mm512_and_si512(v, m4), e[4 * (2 * j) + p]);
-          dh = V16::dpbusd(dh, _mm512_and_si512(_mm512_srli_epi16(v, 4), m4), e[4 * (2 * j + 1) + p]);
+          dl = V16::dpbusd(dl, _mm512_and_si512(v, m4), steps.step(ql, p));
+          dh = V16::dpbusd(dh, _mm512_and_si512(_mm512_srli_epi16(v, 4), m4), steps.step(qh, p));
         }
         const __m512i s = j < 2 ? slo : shi;  // sub-blocks 2j, 2j + 1: bytes (2j) % 4, (2j + 1) % 4
         isum = _mm512_add_epi32(isum, _mm512_mullo_epi32(dl, _mm512_shuffle_epi8(s, pick[(2 * j) % 4])));
@@ -621,14 +632,15 @@ struct T1Q4_K {
 struct T1Q6_K {
   static constexpr int64_t kBlockBytes = 8 * static_cast<int64_t>(sizeof(block_q6_K));
   static constexpr int64_t kBlockElems = QK_K;
-  static void prepare(const DotArgs& p, Scratch& buf, Scratch& buf2, T1Acts& out) { t1_prepare_k<true>(p, buf, buf2, out); }
+  static void prepare(const DotArgs& p, Scratch& buf, T1Acts& out) { t1_prepare_k<true>(p, buf, out); }
   static __m256 run(const std::byte* group, const T1Acts& a, int64_t nsb) {
+    const T1Steps steps;
     const __m512i m4 = _mm512_set1_epi8(0x0F), m30 = _mm512_set1_epi8(0x30);
     __m256 acc = _mm256_setzero_ps();
     for (int64_t sb = 0; sb < nsb; ++sb) {
       const std::byte* blk = group + sb * kBlockBytes;
       for (int i = 0; i < kBlockBytes; i += 64) _mm_prefetch(reinterpret_cast<const char*>(blk) + kT1PrefetchBytes + i, _MM_HINT_T0);
-      const __m512i* e = a.e + sb * (QK_K / 8);
+      const int8_t* act = a.q8k[sb].qs;
       const int32_t* off = a.extra + sb * 16;  // -32 * bsum_h: the codes are stored as q + 32
       __m512i isum = _mm512_setzero_si512();
       for (int n = 0; n < 2; ++n) {
@@ -638,6 +650,7 @@ struct T1Q6_K {
         for (int kk = 0; kk < 4; ++kk) {
           const int g = 4 * n + kk;
           const std::byte* qlv = blk + 144 + (2 * n + kk % 2) * 256;
+          const __m512i qg = T1Steps::load(act + 32 * g);
 #pragma GCC unroll 2
           for (int half = 0; half < 2; ++half) {
             const int h = 2 * g + half;
@@ -647,7 +660,7 @@ struct T1Q6_K {
               const __m512i lo = kk / 2 ? _mm512_and_si512(_mm512_srli_epi16(ql, 4), m4) : _mm512_and_si512(ql, m4);
               const __m512i q = qh[2 * half + p];
               const __m512i hs = kk == 0 ? _mm512_slli_epi16(q, 4) : kk == 1 ? _mm512_slli_epi16(q, 2) : kk == 2 ? q : _mm512_srli_epi16(q, 2);
-              dp = V16::dpbusd(dp, _mm512_ternarylogic_epi32(lo, hs, m30, 0xF8), e[4 * g + 2 * half + p]);
+              dp = V16::dpbusd(dp, _mm512_ternarylogic_epi32(lo, hs, m30, 0xF8), steps.step(qg, 2 * half + p));
             }
             const __m512i sc = _mm512_cvtepi8_epi32(_mm_set1_epi64x(load_i64(blk + 16 + 8 * h)));
             isum = _mm512_add_epi32(isum, _mm512_mullo_epi32(dp, sc));
@@ -664,31 +677,30 @@ struct T1Q6_K {
 // Q4_0 x8 against one token, the same form: per block two 512-bit loads hold the 4 code vectors
 // (lanes 0-7 vector 2i, lanes 8-15 vector 2i + 1); low nibbles are elements 8i..8i+7 of the
 // block, high nibbles 16 + 8i..; isum and the float step are X8Q4_0::run<1>'s.
+
+
 struct T1Q4_0 {
   static constexpr int64_t kBlockBytes = 8 * static_cast<int64_t>(sizeof(block_q4_0));
   static constexpr int64_t kBlockElems = 32;
-  // Tile32's per-block d_a and offset (8 * sum(q)) in buf2, the expanded activations in buf.
-  static void prepare(const DotArgs& p, Scratch& buf, Scratch& buf2, T1Acts& out) {
+  // Tile32's per-block d_a and offset (8 * sum(q)).
+  static void prepare(const DotArgs& p, Scratch& buf, T1Acts& out) {
     Tile32<W4_0>::Acts a{};
-    Tile32<W4_0>::prepare(p, buf2, &a);
-    const int64_t nb = p.n / 32;
-    auto* e = buf.get<__m512i>(static_cast<size_t>(4 * nb));
-    for (int64_t b = 0; b < nb; ++b)
-      for (int k = 0; k < 4; ++k) _mm512_store_si512(e + 4 * b + k, t1_expand8(a.a[b].qs + 8 * k));
-    out = T1Acts{e, a.off, a.d};
+    Tile32<W4_0>::prepare(p, buf, &a);
+    out = T1Acts{a.off, a.d, a.a, nullptr};
   }
   static __m256 run(const std::byte* group, const T1Acts& a, int64_t nb) {
     const __m512i m4 = _mm512_set1_epi8(0x0F);
+    const T1Steps steps;
     __m256 acc = _mm256_setzero_ps();
     for (int64_t b = 0; b < nb; ++b) {
       const std::byte* blk = group + b * kBlockBytes;
       for (int i = 0; i < 3; ++i) _mm_prefetch(reinterpret_cast<const char*>(blk) + kT1PrefetchBytes + 64 * i, _MM_HINT_T0);
       const __m512i v0 = _mm512_loadu_si512(blk + 16), v1 = _mm512_loadu_si512(blk + 80);
-      const __m512i* eb = a.e + 4 * b;  // q[0..7], q[8..15], q[16..23], q[24..31]
-      __m512i s = V16::dpbusd(_mm512_setzero_si512(), _mm512_and_si512(v0, m4), eb[0]);
-      __m512i t = V16::dpbusd(_mm512_setzero_si512(), _mm512_and_si512(v1, m4), eb[1]);
-      s = V16::dpbusd(s, _mm512_and_si512(_mm512_srli_epi16(v0, 4), m4), eb[2]);
-      t = V16::dpbusd(t, _mm512_and_si512(_mm512_srli_epi16(v1, 4), m4), eb[3]);
+      const __m512i q = T1Steps::load(a.q8[b].qs);  // steps: q[0..7], q[8..15], q[16..23], q[24..31]
+      __m512i s = V16::dpbusd(_mm512_setzero_si512(), _mm512_and_si512(v0, m4), steps.step(q, 0));
+      __m512i t = V16::dpbusd(_mm512_setzero_si512(), _mm512_and_si512(v1, m4), steps.step(q, 1));
+      s = V16::dpbusd(s, _mm512_and_si512(_mm512_srli_epi16(v0, 4), m4), steps.step(q, 2));
+      t = V16::dpbusd(t, _mm512_and_si512(_mm512_srli_epi16(v1, 4), m4), steps.step(q, 3));
       const __m256i isum = _mm256_sub_epi32(fold16i(_mm512_add_epi32(s, t)), _mm256_set1_epi32(a.extra[b]));
       const __m256 dw = _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(blk)));
       acc = _mm256_fmadd_ps(_mm256_mul_ps(dw, _mm256_broadcast_ss(a.d + b)), _mm256_cvtepi32_ps(isum), acc);
@@ -701,12 +713,12 @@ struct T1Q4_0 {
 // from the activations is kept per thread for the other row ranges of the same call.
 template <typename K>
 void rect_x8_t1(const DotArgs& p) {
-  static thread_local Scratch buf, buf2;
+  static thread_local Scratch buf;
   static thread_local T1Acts acts{};
   static thread_local uint64_t prepared_id = 0;
   static thread_local const std::byte* prepared_a = nullptr;
   if (p.a_id == 0 || p.a_id != prepared_id || p.a != prepared_a) {
-    K::prepare(p, buf, buf2, acts);
+    K::prepare(p, buf, acts);
     prepared_id = p.a_id;
     prepared_a = p.a;
   }
