@@ -38,17 +38,20 @@ constexpr int64_t kTokensPerChunk = 64;     // tokens per kernel call within an 
 // Item boundaries for x8 weights (any T) and for file-layout weights while decoding (T < 4). Each
 // item costs a shared-counter fetch, a kernel entry and a cold start of the kernel's prefetch
 // stream (64-row items cost 8-14 % of a 560m decode step), so items are large, and they shrink
-// towards the end of the matrix (guided scheduling: a quarter share of the rows left per thread,
-// 32 at least) so that the last one does not keep the other threads waiting. A prompt chunk's
-// items stop at 256 rows, which keeps their weights in L2 across the chunk's tokens; a decode
-// step reads each weight once, and items of up to 2048 rows made it 2-6 % faster than 256 on
+// towards the end of the matrix (guided scheduling: each item an even share of the rows left, 32
+// at least) so that the last one does not keep the other threads waiting. An even share rather
+// than half of one (a 3072-row matrix in 8 items, 1536 + 768 + ... rows, instead of 16, 768 + 576
+// + ...) made decoding 1.5-4.9 % faster per token on x8 weights and 6.9 % on the
+// file's layout (Zen 5, 2 threads, 560m and 1b7 shapes; docs/performance.md § 3.7); a quarter
+// share was 5.6 % slower. A prompt chunk's items stop at 256 rows, which keeps their weights in
+// L2 across the chunk's tokens; a decode step reads each weight once, and items of up to 2048 rows made it 2-6 % faster than 256 on
 // Zen 5 (560m and 1b7 shapes, Q4_0/Q4_K_M/Q6_K/Q8_0; docs/performance.md).
 constexpr int64_t kMaxItemRowsPrompt = 256;
 constexpr int64_t kMaxItemRowsDecode = 2048;
 
 void x8_item_bounds(int64_t rows, int64_t max_item_rows, std::vector<int64_t>& bounds) {
   bounds.clear();
-  const int64_t share = 2 * num_threads();
+  const int64_t share = num_threads();
   for (int64_t r = 0; r < rows;) {
     bounds.push_back(r);
     r += std::min(rows - r, std::clamp<int64_t>((rows - r) / share / 8 * 8, 32, max_item_rows));
