@@ -68,22 +68,24 @@ std::vector<int64_t> parse_sizes(const std::string& text, const char* flag, bool
   return out;
 }
 
-// The read bandwidth probe: the fastest of three passes summing a 1 GiB array with the bench's
-// threads, GB/s (STREAM's "best rate"). It runs right after every timed run, so each test's GB/s is
-// set against the bandwidth of the same moment (this machine's bandwidth drifts by 30 % within
-// minutes). One pass takes 20-40 ms, and this host stops a busy two-thread guest for 100 ms at a
-// time, most often right after a long busy stretch such as a timed run: a single pass then
-// measured the stall (560m Q8_0: a median probe of 15.9 GB/s beside a 42.5 GB/s decode), the
-// fastest of three the memory. The array is allocated once, on huge pages (filling 1 GiB of
-// 4 KiB pages costs seconds on a VM).
+// The read bandwidth probe: the median of three passes summing a 1 GiB array with the bench's
+// threads, GB/s. It runs right after every timed run, so each test's GB/s is set against the
+// bandwidth of the same moment (this machine's bandwidth drifts by 30 % within minutes). One pass
+// takes 20-40 ms, and this host stops a busy two-thread guest for 100 ms at a time, most often
+// right after a long busy stretch such as a timed run: a single pass then measured the stall
+// (560m Q8_0: a median probe of 15.9 GB/s beside a 42.5 GB/s decode). The median of three passes
+// ignores one such pass; the fastest of three, also tried, took the best moment of a host whose
+// bandwidth swings within seconds (docs/performance.md § 3.7). The array is allocated once, on
+// huge pages (filling 1 GiB of 4 KiB pages costs seconds on a VM).
 class ReadProbe {
  public:
   static constexpr int kPasses = 3;
   ReadProbe() : a_((size_t(1) << 30) / sizeof(double), 1.0) {}
   double gbps() {
-    double best = 0.0;
-    for (int pass = 0; pass < kPasses; ++pass) best = std::max(best, one_pass());
-    return best;
+    std::vector<double> passes;
+    for (int pass = 0; pass < kPasses; ++pass) passes.push_back(one_pass());
+    std::sort(passes.begin(), passes.end());
+    return passes[kPasses / 2];
   }
 
  private:
@@ -325,7 +327,7 @@ int run_bench(const BenchOptions& opt, const CommonOptions& common) {
                          j["avg_ts"].get<double>(), j["stddev_ts"].get<double>(), j["gbps"].get<double>(),
                          j["read_bw_gbps"].get<double>(), j["read_fraction"].get<double>());
     }
-    out += fmt::format("\nread bandwidth: {:.1f} GB/s (median of the probes after each timed run: the fastest of 3 passes summing a 1 GiB array, {} threads)\n", bw,
+    out += fmt::format("\nread bandwidth: {:.1f} GB/s (median of the probes after each timed run, each the median of 3 passes summing a 1 GiB array, {} threads)\n", bw,
                        num_threads());
     for (const auto& r : results) {
       if (r.n_gen == 0) continue;
