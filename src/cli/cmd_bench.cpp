@@ -329,8 +329,8 @@ int run_bench(const BenchOptions& opt, const CommonOptions& common) {
                          j["avg_ts"].get<double>(), j["stddev_ts"].get<double>(), j["gbps"].get<double>(),
                          j["read_bw_gbps"].get<double>(), j["read_fraction"].get<double>());
     }
-    out += fmt::format("\nread bandwidth: {:.1f} GB/s (median of the probes after each timed run, each the median of 3 passes summing a 1 GiB array, {} threads)\n", bw,
-                       num_threads());
+    out += fmt::format("\nread bandwidth: {:.1f} GB/s (median of the probes after each timed run, each the median of 3 passes summing a 1 GiB array, {} thread{})\n", bw,
+                       num_threads(), num_threads() == 1 ? "" : "s");
     for (const auto& r : results) {
       if (r.n_gen == 0) continue;
       const Stalls st = token_stalls(r.token_ns);
