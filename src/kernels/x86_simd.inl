@@ -771,13 +771,15 @@ struct KFloat {
   template <int NT>
   using Ctx = typename FloatCtx<L>::template Ctx<NT>;
 #if BLOOMZ_X86_AVX512
-  // AVX-512 tables: R rows x NT tokens at once, one 16-lane chain per output (four rows give a
-  // core the four independent chains it needs at T = 1). Each weight vector serves NT tokens and
-  // each activation vector R rows: 8 loads per 16 FMAs at R = NT = 4, where one row at a time
-  // took 20. Per output: the chain over 16-element steps, folded to 8 lanes, summed, then the
-  // serial tail; the same for every R and NT.
+  // AVX-512 tables: R rows x NT tokens at once, one 16-lane chain per output. Each weight vector
+  // serves NT tokens and each activation vector R rows: 8 loads per 16 FMAs at R = NT = 4, where
+  // one row at a time took 20. At T = 1 one row at a time: the rows follow each other in memory,
+  // so the weights are one stream per thread; eight rows at once (eight streams, each with its
+  // next row prefetched) decoded 560m F16 at 22.6-23.3 t/s against 29.6-29.7 on a Zen 4 guest,
+  // four rows 22.1-22.2 (docs/performance.md § 3.9). Per output: the chain over 16-element steps,
+  // folded to 8 lanes, summed, then the serial tail; the same for every R and NT.
   template <int NT>
-  static constexpr int kRows = NT == 1 ? 8 : 4;
+  static constexpr int kRows = NT == 1 ? 1 : 4;
   template <int NT, int R>
   static void rows(const std::byte* w, int64_t w_stride, const Ctx<NT>& c, float* y, int64_t ldy, int64_t n) {
     __m512 z[R][NT];
@@ -891,9 +893,6 @@ void run_group(const DotArgs& p, int64_t t0) {
     float* y = p.y + t0 * p.ldy;
     int64_t r = p.r0;
     constexpr int R = K::template kRows<NT>;
-    if (R > 4 && p.n > 2048) {  // long rows: eight streams (and eight prefetched) crowd L1
-      for (; r + 4 <= p.r1; r += 4) K::template rows<NT, 4>(p.w + r * p.w_stride, p.w_stride, ctx, y + r, p.ldy, p.n);
-    }
     for (; r + R <= p.r1; r += R) K::template rows<NT, R>(p.w + r * p.w_stride, p.w_stride, ctx, y + r, p.ldy, p.n);
     for (; r < p.r1; ++r) K::template rows<NT, 1>(p.w + r * p.w_stride, p.w_stride, ctx, y + r, p.ldy, p.n);
   } else {
