@@ -206,6 +206,7 @@ inline __m256i reduce8(const __m256i* p) {
 
 template <typename Wt>
 struct K32 {
+  using W = Wt;
   using Block = typename Wt::Block;
   using ABlock = typename Wt::ABlock;
   static constexpr bool kTiled8 = true;
@@ -842,6 +843,47 @@ concept Tiled8 = requires { K::kTiled8; };
 template <typename K>
 concept RowBlocked = requires { K::template kRows<1>; };
 
+#if BLOOMZ_X86_AVX512
+// One token against Q4_0 / Q8_0 rows in the file's layout, one row at a time (AVX-512 tables): a
+// matrix's rows follow each other in memory, so each thread reads one stream, where the 8-row
+// kernels read eight (each with its next row prefetched). Per 8 blocks of the row: the 8 exact
+// block sums in 8 lanes (reduce8), then the row's float steps in block order, acc = fma(d_w * d_a,
+// isum, acc), the operations each lane of rows8 does for its row, so the outputs are the same bits.
+// On a Zen 4 guest, 560m Q8_0 `--no-repack bench` tg64: 43.7-47.8 -> 56.5-58.0 t/s
+// (docs/performance.md § 3.9).
+template <typename Wt>
+constexpr bool kOneRowT1 = std::is_same_v<Wt, W8_0> || std::is_same_v<Wt, W4_0>;
+
+template <typename Wt>
+void rows_one_token(const DotArgs& p, const typename K32<Wt>::template Ctx<1>& c, float* y) {
+  using Block = typename Wt::Block;
+  const int64_t nb = p.n / 32;
+  for (int64_t r = p.r0; r < p.r1; ++r) {
+    const auto* w = reinterpret_cast<const Block*>(p.w + r * p.w_stride);
+    float acc = 0.0f;
+    for (int64_t b = 0; b < nb; b += 8) {
+      __m256i pr[8];
+      for (int k = 0; k < 8; ++k) {
+        const __m256i qa = loadu(c.a[0][b + k].qs);
+        if constexpr (Wt::kSignedCodes) pr[k] = dot_s8(Wt::codes(w[b + k]), qa);
+        else pr[k] = dpbusd(_mm256_setzero_si256(), Wt::codes(w[b + k]), qa);
+      }
+      __m256i isum = reduce8(pr);
+      if constexpr (Wt::kOffset != 0) isum = _mm256_sub_epi32(isum, loadu(c.off[0] + b));
+      const __m256 dw = _mm256_cvtph_ps(_mm_setr_epi16(
+          static_cast<short>(w[b].d), static_cast<short>(w[b + 1].d), static_cast<short>(w[b + 2].d),
+          static_cast<short>(w[b + 3].d), static_cast<short>(w[b + 4].d), static_cast<short>(w[b + 5].d),
+          static_cast<short>(w[b + 6].d), static_cast<short>(w[b + 7].d)));
+      alignas(32) float scale[8], sums[8];
+      _mm256_store_ps(scale, _mm256_mul_ps(dw, _mm256_loadu_ps(c.d[0] + b)));
+      _mm256_store_ps(sums, _mm256_cvtepi32_ps(isum));
+      for (int k = 0; k < 8; ++k) acc = _mm_cvtss_f32(_mm_fmadd_ss(_mm_set_ss(scale[k]), _mm_set_ss(sums[k]), _mm_set_ss(acc)));
+    }
+    y[r] = acc;
+  }
+}
+#endif
+
 template <typename K, int NT>
 void run_group(const DotArgs& p, int64_t t0) {
   Acts<NT> acts;
@@ -850,6 +892,14 @@ void run_group(const DotArgs& p, int64_t t0) {
   if constexpr (Tiled8<K>) {
     using Block = typename K::Block;
     int64_t r = p.r0;
+#if BLOOMZ_X86_AVX512
+    if constexpr (NT == 1 && kOneRowT1<typename K::W>) {
+      if ((p.n / 32) % 8 == 0) {
+        rows_one_token<typename K::W>(p, ctx, p.y + t0 * p.ldy);
+        return;
+      }
+    }
+#endif
 #if BLOOMZ_X86_AVX512
     if constexpr (HasRows16<K> && NT < 4) {
       if (16 * p.w_stride < (int64_t{1} << 31)) {  // gather offsets are int32
