@@ -843,16 +843,17 @@ concept Tiled8 = requires { K::kTiled8; };
 template <typename K>
 concept RowBlocked = requires { K::template kRows<1>; };
 
-#if BLOOMZ_X86_AVX512
-// One token against Q4_0 / Q8_0 rows in the file's layout, one row at a time (AVX-512 tables): a
+// One token against Q4_0 / Q8_0 rows in the file's layout, one row at a time: a
 // matrix's rows follow each other in memory, so each thread reads one stream, where the 8-row
 // kernels read eight (each with its next row prefetched). Per 8 blocks of the row: the 8 exact
 // block sums in 8 lanes (reduce8), then the row's float steps in block order, acc = fma(d_w * d_a,
 // isum, acc), the operations each lane of rows8 does for its row, so the outputs are the same bits.
-// On a Zen 4 guest, 560m Q8_0 `--no-repack bench` tg64: 43.7-47.8 -> 56.5-58.0 t/s
-// (docs/performance.md § 3.9).
+// On a Zen 4 guest, 560m `--no-repack bench` tg64: Q8_0 48.6 -> 60.0 t/s (AVX-512 VNNI table) and
+// 45.0 -> 52.5 (AVX2 table), Q4_0 69.4 -> 73.0 (AVX-512 VNNI) but 70.9 -> 61.0 (AVX2, where
+// unpacking and summing each block alone costs more than the streams save): Q4_0 keeps the 8-row
+// kernel on the AVX2 table (docs/performance.md § 3.9).
 template <typename Wt>
-constexpr bool kOneRowT1 = std::is_same_v<Wt, W8_0> || std::is_same_v<Wt, W4_0>;
+constexpr bool kOneRowT1 = std::is_same_v<Wt, W8_0> || (kAvx512 && std::is_same_v<Wt, W4_0>);
 
 template <typename Wt>
 void rows_one_token(const DotArgs& p, const typename K32<Wt>::template Ctx<1>& c, float* y) {
@@ -882,7 +883,6 @@ void rows_one_token(const DotArgs& p, const typename K32<Wt>::template Ctx<1>& c
     y[r] = acc;
   }
 }
-#endif
 
 template <typename K, int NT>
 void run_group(const DotArgs& p, int64_t t0) {
@@ -892,14 +892,12 @@ void run_group(const DotArgs& p, int64_t t0) {
   if constexpr (Tiled8<K>) {
     using Block = typename K::Block;
     int64_t r = p.r0;
-#if BLOOMZ_X86_AVX512
     if constexpr (NT == 1 && kOneRowT1<typename K::W>) {
       if ((p.n / 32) % 8 == 0) {
         rows_one_token<typename K::W>(p, ctx, p.y + t0 * p.ldy);
         return;
       }
     }
-#endif
 #if BLOOMZ_X86_AVX512
     if constexpr (HasRows16<K> && NT < 4) {
       if (16 * p.w_stride < (int64_t{1} << 31)) {  // gather offsets are int32
