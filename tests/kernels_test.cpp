@@ -422,34 +422,40 @@ TEST_P(IsaVsRef, EdgeBlocks) {
   for (WType w : kAllW) {
     if (w_block_size(w) == 1) continue;
     const AType at = vec_dot_type(w);
-    const int64_t n = 3 * w_block_size(w);
-    std::vector<std::pair<std::string, Bytes>> ws;
-    ws.emplace_back("zero_bytes", Bytes(static_cast<size_t>(n / w_block_size(w) * w_block_bytes(w)), 0));
-    for (uint8_t fill : {uint8_t{0x00}, uint8_t{0xFF}, uint8_t{0x88}, uint8_t{0x77}, uint8_t{0x80}}) {
-      for (float scale : {1.0f, 0.0f, 65504.0f, -65504.0f}) {
-        Bytes b(ws[0].second.size(), fill);
-        for (int64_t blk = 0; blk < n / w_block_size(w); ++blk)
-          for (int off : f16_fields(w)) put16(&b[static_cast<size_t>(blk * w_block_bytes(w) + off)], fp32_to_fp16(scale));
-        ws.emplace_back("fill_" + std::to_string(fill) + "_scale_" + std::to_string(scale), b);
+    // 3 blocks, and 8 (a whole step of the one-token Q4_0 / Q8_0 kernels; those need a multiple of 8)
+    for (const int64_t n : {3 * w_block_size(w), 8 * w_block_size(w)}) {
+      std::vector<std::pair<std::string, Bytes>> ws;
+      ws.emplace_back("zero_bytes", Bytes(static_cast<size_t>(n / w_block_size(w) * w_block_bytes(w)), 0));
+      for (uint8_t fill : {uint8_t{0x00}, uint8_t{0xFF}, uint8_t{0x88}, uint8_t{0x77}, uint8_t{0x80}}) {
+        for (float scale : {1.0f, 0.0f, 65504.0f, -65504.0f}) {
+          Bytes b(ws[0].second.size(), fill);
+          for (int64_t blk = 0; blk < n / w_block_size(w); ++blk)
+            for (int off : f16_fields(w))
+              put16(&b[static_cast<size_t>(blk * w_block_bytes(w) + off)], fp32_to_fp16(scale));
+          ws.emplace_back("fill_" + std::to_string(fill) + "_scale_" + std::to_string(scale), b);
+        }
       }
-    }
-    std::vector<std::pair<std::string, Bytes>> as;
-    for (int q : {127, -127, 0}) {
-      for (float d : {1.0f, 0.0f, 30000.0f}) {
-        Bytes b(static_cast<size_t>(act_row_bytes(at, n)));
-        std::vector<float> x(static_cast<size_t>(n), static_cast<float>(q) * d);
-        for (size_t i = 1; i < x.size(); i += 2) x[i] = -x[i] * 0.5f;
-        table_ref().quantize[static_cast<int>(at)](x.data(), b.data(), n);
-        as.emplace_back("q" + std::to_string(q) + "_d" + std::to_string(d), b);
+      std::vector<std::pair<std::string, Bytes>> as;
+      for (int q : {127, -127, 0}) {
+        for (float d : {1.0f, 0.0f, 30000.0f}) {
+          Bytes b(static_cast<size_t>(act_row_bytes(at, n)));
+          std::vector<float> x(static_cast<size_t>(n), static_cast<float>(q) * d);
+          for (size_t i = 1; i < x.size(); i += 2) x[i] = -x[i] * 0.5f;
+          table_ref().quantize[static_cast<int>(at)](x.data(), b.data(), n);
+          std::string name = "q";  // appended, not operator+: g++ 12 warns falsely (-Wrestrict) on the chain here
+          name.append(std::to_string(q)).append("_d").append(std::to_string(d));
+          as.emplace_back(name, b);
+        }
       }
-    }
-    as.emplace_back("random", random_acts(at, n, rng, Mode::Realistic));
-    for (const auto& [wn, wb] : ws) {
-      for (const auto& [an, ab] : as) {
-        const float r = run_dot(table_ref(), w, wb.data(), ab.data(), n);
-        const float s = run_dot(*kt_, w, wb.data(), ab.data(), n);
-        const double S = abs_product_sum(gg_of(w), wb.data(), at, ab.data(), n);
-        EXPECT_TRUE(same_or_close(r, s, dot_bound(w, n, S))) << wname(w) << " " << wn << " x " << an << ": ref " << r << " simd " << s;
+      as.emplace_back("random", random_acts(at, n, rng, Mode::Realistic));
+      for (const auto& [wn, wb] : ws) {
+        for (const auto& [an, ab] : as) {
+          const float r = run_dot(table_ref(), w, wb.data(), ab.data(), n);
+          const float s = run_dot(*kt_, w, wb.data(), ab.data(), n);
+          const double S = abs_product_sum(gg_of(w), wb.data(), at, ab.data(), n);
+          EXPECT_TRUE(same_or_close(r, s, dot_bound(w, n, S)))
+              << wname(w) << " n=" << n << " " << wn << " x " << an << ": ref " << r << " simd " << s;
+        }
       }
     }
   }
@@ -460,12 +466,13 @@ TEST_P(IsaVsRef, EdgeBlocks) {
 TEST_P(IsaVsRef, RectangleEqualsSingleCalls) {
   std::mt19937 rng(3);
   // 11 tokens run in groups of 4, 4 and 3; one token takes the one-token paths (for Q4_0/Q8_0 in
-  // the file's layout, one row at a time) from a first row other than 0.
+  // the file's layout, 4 rows per pass: here rows 1-4, then 5-6 as a ragged pass) from a first row
+  // other than 0.
   for (const int64_t toks : {int64_t{11}, int64_t{1}}) {
     for (WType w : kAllW) {
       const AType at = vec_dot_type(w);
       const int64_t n = w_block_size(w) == 1 ? 300 : 2 * std::max<int64_t>(w_block_size(w), 256);
-      const int64_t rows = 5;
+      const int64_t rows = 7;
       const Bytes wb = random_weights(w, n * rows, rng, Mode::Realistic);
       const Bytes ab = random_acts(at, n * toks, rng, Mode::Realistic);
       const int64_t wrow = n / w_block_size(w) * w_block_bytes(w), arow = act_row_bytes(at, n);

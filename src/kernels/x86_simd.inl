@@ -843,45 +843,214 @@ concept Tiled8 = requires { K::kTiled8; };
 template <typename K>
 concept RowBlocked = requires { K::template kRows<1>; };
 
-// One token against Q4_0 / Q8_0 rows in the file's layout, one row at a time: a
-// matrix's rows follow each other in memory, so each thread reads one stream, where the 8-row
-// kernels read eight (each with its next row prefetched). Per 8 blocks of the row: the 8 exact
-// block sums in 8 lanes (reduce8), then the row's float steps in block order, acc = fma(d_w * d_a,
-// isum, acc), the operations each lane of rows8 does for its row, so the outputs are the same bits.
-// On a Zen 4 guest, 560m `--no-repack bench` tg64: Q8_0 48.6 -> 60.0 t/s (AVX-512 VNNI table) and
-// 45.0 -> 52.5 (AVX2 table), Q4_0 69.4 -> 73.0 (AVX-512 VNNI) but 70.9 -> 61.0 (AVX2, where
-// unpacking and summing each block alone costs more than the streams save): Q4_0 keeps the 8-row
-// kernel on the AVX2 table (docs/performance.md § 3.9).
+// One token against Q4_0 / Q8_0 rows in the file's layout. A matrix's rows follow each other in
+// memory, so a thread that takes its rows in order reads one stream, where the 8-row kernels read
+// eight. Every row keeps the float steps each lane of rows8 does for its row, block by block,
+// acc = fma(d_w * d_a, isum, acc), so the outputs are the same bits; that chain costs one fma
+// latency per block, so several rows run side by side to hide it.
 template <typename Wt>
-constexpr bool kOneRowT1 = std::is_same_v<Wt, W8_0> || (kAvx512 && std::is_same_v<Wt, W4_0>);
+constexpr bool kOneTokenRows = std::is_same_v<Wt, W8_0> || (kAvx512 && std::is_same_v<Wt, W4_0>);
+
+// AVX2 table: one row at a time, per 8 blocks the 8 exact block sums in 8 lanes (reduce8), then the
+// row's 8 fma steps. Zen 4, 560m `--no-repack bench` tg64: Q8_0 45.0 -> 52.5 t/s against rows8;
+// Q4_0 70.9 -> 61.0, so Q4_0 keeps the 8-row kernel here (docs/performance.md § 3.9).
+template <typename Wt>
+void rows_one_token_1(const typename Wt::Block* w, const typename K32<Wt>::template Ctx<1>& c, float* y, int64_t nb) {
+  float acc = 0.0f;
+  for (int64_t b = 0; b < nb; b += 8) {
+    __m256i pr[8];
+    for (int k = 0; k < 8; ++k) {
+      const __m256i qa = loadu(c.a[0][b + k].qs);
+      if constexpr (Wt::kSignedCodes) pr[k] = dot_s8(Wt::codes(w[b + k]), qa);
+      else pr[k] = dpbusd(_mm256_setzero_si256(), Wt::codes(w[b + k]), qa);
+    }
+    __m256i isum = reduce8(pr);
+    if constexpr (Wt::kOffset != 0) isum = _mm256_sub_epi32(isum, loadu(c.off[0] + b));
+    const __m256 dw = _mm256_cvtph_ps(_mm_setr_epi16(
+        static_cast<short>(w[b].d), static_cast<short>(w[b + 1].d), static_cast<short>(w[b + 2].d),
+        static_cast<short>(w[b + 3].d), static_cast<short>(w[b + 4].d), static_cast<short>(w[b + 5].d),
+        static_cast<short>(w[b + 6].d), static_cast<short>(w[b + 7].d)));
+    alignas(32) float scale[8], sums[8];
+    _mm256_store_ps(scale, _mm256_mul_ps(dw, _mm256_loadu_ps(c.d[0] + b)));
+    _mm256_store_ps(sums, _mm256_cvtepi32_ps(isum));
+    // a plain scalar fma: _mm_fmadd_ss on _mm_set_ss operands put a lane merge into the chain
+    for (int k = 0; k < 8; ++k) acc = __builtin_fmaf(scale[k], sums[k], acc);
+  }
+  *y = acc;
+}
+
+#if BLOOMZ_X86_AVX512
+// AVX-512 tables: four neighbouring rows per pass, 8 blocks of each per step. Each row's 8 block
+// sums come out of 512-bit dot products as two registers, one block per 128-bit lane (4 partial
+// sums each); one transpose-and-add turns the four rows' registers into lane 4k + i = block k of
+// row i, so the four float chains step together in one 128-bit register, lane i doing row i's
+// operations. The activations are regrouped once per call to meet the weight registers.
+// Zen 4, 560m `--no-repack bench` tg64 against rows8 (the page cache re-read, docs/performance.md
+// § 3.10): Q4_0 86-90 -> 102-103 t/s, Q8_0 53 -> 82-84; kernel-bench, one thread, weights in L2:
+// Q4_0 26.1 -> 28.6 GB/s, Q8_0 36.7 -> 40.0 (one row at a time: 13.7 and 27).
+//
+// Q4_0 (18-byte blocks, 144 bytes per step): three 64-byte loads; word permutes gather the four
+// blocks' nibbles of each half of the step into one register, and the 8 block scales.
+struct OneTokenQ4_0Src {
+  using W = W4_0;
+  static constexpr int64_t kStepBytes = 144;
+  static constexpr int kOffset = 8;  // codes u = q + 8
+  // activations per 4 blocks: the 4 x 16 elements the low nibbles meet, then the 4 x 16 of the high ones
+  static void regroup(const block_q8_0* a, int64_t b, std::byte* g) {
+    std::byte* lo = g + 128 * (b / 4) + 16 * (b % 4);
+    std::memcpy(lo, a[b].qs, 16);
+    std::memcpy(lo + 64, a[b].qs + 16, 16);
+  }
+  static __m512i words(int (*f)(int)) {
+    alignas(64) int16_t v[32];
+    for (int j = 0; j < 32; ++j) v[j] = static_cast<int16_t>(f(j));
+    return _mm512_load_si512(v);
+  }
+  // blocks 0-3 from (r0, r1) = bytes 0..127; blocks 4-7 from (r1, r2 = bytes 80..143)
+  const __m512i codes_lo = words([](int j) { return 9 * (j / 8) + 1 + j % 8; });
+  const __m512i codes_hi = words([](int j) {
+    const int w = 9 * (4 + j / 8) + 1 + j % 8;  // word of the step
+    return w < 64 ? w - 32 : w - 8;
+  });
+  const __m512i scales = words([](int j) { return j < 8 ? 9 * j : 0; });
+  // One step of one row: p0 / p1 = blocks 0-3 / 4-7, one per 128-bit lane; dw = the 8 fp16 scales.
+  void step(const char* base, const __m512i* a, __m512i& p0, __m512i& p1, __m128i& dw) const {
+    const __m512i m4 = _mm512_set1_epi8(0x0F);
+    const __m512i r0 = _mm512_loadu_si512(base), r1 = _mm512_loadu_si512(base + 64), r2 = _mm512_loadu_si512(base + 80);
+    const __m512i q0 = _mm512_permutex2var_epi16(r0, codes_lo, r1), q1 = _mm512_permutex2var_epi16(r1, codes_hi, r2);
+    p0 = V16::dpbusd(V16::dpbusd(_mm512_setzero_si512(), _mm512_and_si512(q0, m4), a[0]),
+                     _mm512_and_si512(_mm512_srli_epi16(q0, 4), m4), a[1]);
+    p1 = V16::dpbusd(V16::dpbusd(_mm512_setzero_si512(), _mm512_and_si512(q1, m4), a[2]),
+                     _mm512_and_si512(_mm512_srli_epi16(q1, 4), m4), a[3]);
+    dw = _mm512_castsi512_si128(_mm512_permutex2var_epi16(r0, scales, r1));
+  }
+};
+
+// Q8_0 (34-byte blocks, 272 bytes per step): two blocks' codes per register. With VNNI they are
+// made unsigned by flipping the sign bit (u = q + 128, one vpdpbusd), the offset taken back exactly
+// per block; without, |q| meets the activations with q's sign (the pairs of maddubs stay in int16).
+struct OneTokenQ8_0Src {
+  using W = W8_0;
+  static constexpr int64_t kStepBytes = 272;
+  static constexpr int kOffset = kVnni ? 128 : 0;
+  static void regroup(const block_q8_0* a, int64_t b, std::byte* g) { std::memcpy(g + 32 * b, a[b].qs, 32); }
+  // the scales of blocks 0-3 sit at words 0, 17, 34, 51 of bytes 0..127, those of 4-7 likewise from byte 136
+  const __m512i scales = _mm512_setr_epi32(17 << 16, (51 << 16) | 34, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0);
+  void step(const char* base, const __m512i* a, __m512i& p0, __m512i& p1, __m128i& dw) const {
+    [[maybe_unused]] const __m512i flip = _mm512_set1_epi8(static_cast<char>(0x80));
+    __m512i p[4];
+    for (int j = 0; j < 4; ++j) {
+      const __m512i z = _mm512_inserti64x4(_mm512_castsi256_si512(loadu(base + 68 * j + 2)), loadu(base + 68 * j + 36), 1);
+      if constexpr (kVnni) p[j] = V16::dpbusd(_mm512_setzero_si512(), _mm512_xor_si512(z, flip), a[j]);
+      else p[j] = V16::dpbusd(_mm512_setzero_si512(), _mm512_abs_epi8(z), V16::apply_sign(a[j], z));
+    }
+    // block 2j in lanes 0-7, 2j + 1 in 8-15 -> one block per 128-bit lane
+    p0 = _mm512_add_epi32(_mm512_shuffle_i32x4(p[0], p[1], 0x88), _mm512_shuffle_i32x4(p[0], p[1], 0xDD));
+    p1 = _mm512_add_epi32(_mm512_shuffle_i32x4(p[2], p[3], 0x88), _mm512_shuffle_i32x4(p[2], p[3], 0xDD));
+    const __m512i d0 = _mm512_permutex2var_epi16(_mm512_loadu_si512(base), scales, _mm512_loadu_si512(base + 64));
+    const __m512i d1 = _mm512_permutex2var_epi16(_mm512_loadu_si512(base + 136), scales, _mm512_loadu_si512(base + 200));
+    dw = _mm_unpacklo_epi64(_mm512_castsi512_si128(d0), _mm512_castsi512_si128(d1));
+  }
+};
+
+template <typename Src>
+class OneToken4 {
+ public:
+  using Block = typename Src::W::Block;
+  OneToken4(const typename K32<typename Src::W>::template Ctx<1>& c, int64_t nb) {
+    static thread_local Scratch gbuf, fbuf, ibuf;
+    auto* g = gbuf.get<std::byte>(static_cast<size_t>(32 * nb));
+    auto* dd = fbuf.get<float>(static_cast<size_t>(4 * nb));
+    auto* oo = ibuf.get<int32_t>(static_cast<size_t>(4 * nb));
+    for (int64_t b = 0; b < nb; ++b) {
+      Src::regroup(c.a[0], b, g);
+      const int32_t off = Src::kOffset * sum_q8(c.a[0][b].qs);
+      for (int i = 0; i < 4; ++i) dd[4 * b + i] = c.d[0][b], oo[4 * b + i] = off;
+    }
+    a_ = reinterpret_cast<const __m512i*>(g);
+    d4_ = dd;
+    off4_ = oo;
+  }
+
+  // Rows w[0..3] (repeats allowed for a ragged tail) -> y4[0..3]; pf: the bytes to prefetch, at
+  // the rate the four rows are read.
+  void rows4(const Block* const* w, float* y4, int64_t nb, const char* pf) const {
+    __m128 acc = _mm_setzero_ps();
+    for (int64_t b = 0; b < nb; b += 8) {
+      // into L2 (prefetcht1): prefetcht0 at these distances left Q8_0 at 28.5 GB/s in the decoder, t1 52-55
+      for (int64_t o = 0; o < 4 * Src::kStepBytes; o += 64) _mm_prefetch(pf + o, _MM_HINT_T1);
+      pf += 4 * Src::kStepBytes;
+      __m512i p0[4], p1[4];
+      __m128i dw[4];
+      for (int i = 0; i < 4; ++i) src_.step(reinterpret_cast<const char*>(w[i] + b), a_ + b / 2, p0[i], p1[i], dw[i]);
+      const __m512 x0 = _mm512_cvtepi32_ps(_mm512_sub_epi32(transpose_add(p0), _mm512_loadu_si512(off4_ + 4 * b)));
+      const __m512 x1 = _mm512_cvtepi32_ps(_mm512_sub_epi32(transpose_add(p1), _mm512_loadu_si512(off4_ + 4 * b + 16)));
+      // the fp16 weight scales (row i, block k) in the same order
+      const __m128i d01l = _mm_unpacklo_epi16(dw[0], dw[1]), d01h = _mm_unpackhi_epi16(dw[0], dw[1]);
+      const __m128i d23l = _mm_unpacklo_epi16(dw[2], dw[3]), d23h = _mm_unpackhi_epi16(dw[2], dw[3]);
+      const __m256i h0 = _mm256_setr_m128i(_mm_unpacklo_epi32(d01l, d23l), _mm_unpackhi_epi32(d01l, d23l));
+      const __m256i h1 = _mm256_setr_m128i(_mm_unpacklo_epi32(d01h, d23h), _mm_unpackhi_epi32(d01h, d23h));
+      const __m512 s0 = _mm512_mul_ps(_mm512_cvtph_ps(h0), _mm512_loadu_ps(d4_ + 4 * b));
+      const __m512 s1 = _mm512_mul_ps(_mm512_cvtph_ps(h1), _mm512_loadu_ps(d4_ + 4 * b + 16));
+      acc = chain4(s0, x0, acc);
+      acc = chain4(s1, x1, acc);
+    }
+    _mm_storeu_ps(y4, acc);
+  }
+
+ private:
+  // per 128-bit lane k: rows 0..3 x 4 partial sums -> the 4 rows' sums of block k
+  static __m512i transpose_add(const __m512i* p) {
+    const __m512i t0 = _mm512_add_epi32(_mm512_unpacklo_epi32(p[0], p[1]), _mm512_unpackhi_epi32(p[0], p[1]));
+    const __m512i t1 = _mm512_add_epi32(_mm512_unpacklo_epi32(p[2], p[3]), _mm512_unpackhi_epi32(p[2], p[3]));
+    return _mm512_add_epi32(_mm512_unpacklo_epi64(t0, t1), _mm512_unpackhi_epi64(t0, t1));
+  }
+  // four blocks in order: acc = fma(s_k, x_k, acc) per 128-bit lane k
+  static __m128 chain4(__m512 s, __m512 x, __m128 acc) {
+    acc = _mm_fmadd_ps(_mm512_castps512_ps128(s), _mm512_castps512_ps128(x), acc);
+    acc = _mm_fmadd_ps(_mm512_extractf32x4_ps(s, 1), _mm512_extractf32x4_ps(x, 1), acc);
+    acc = _mm_fmadd_ps(_mm512_extractf32x4_ps(s, 2), _mm512_extractf32x4_ps(x, 2), acc);
+    return _mm_fmadd_ps(_mm512_extractf32x4_ps(s, 3), _mm512_extractf32x4_ps(x, 3), acc);
+  }
+
+  Src src_;
+  const __m512i* a_;
+  const float* d4_;
+  const int32_t* off4_;
+};
+
+template <typename Wt>
+using OneTokenSrc = std::conditional_t<std::is_same_v<Wt, W4_0>, OneTokenQ4_0Src, OneTokenQ8_0Src>;
+#endif
+
+// Prefetch distance of the 4-row passes, past the next four rows. Zen 4, 560m decode: 4 KB and
+// 12 KB alike (Q4_0 102.8 / 102.3 t/s, Q8_0 83.5 / 80.8); kernel-bench from memory: 4-28 KB alike,
+// none beyond the next four rows 0.4-0.65x.
+constexpr int64_t kOneTokenPrefetch = 4096;
 
 template <typename Wt>
 void rows_one_token(const DotArgs& p, const typename K32<Wt>::template Ctx<1>& c, float* y) {
   using Block = typename Wt::Block;
   const int64_t nb = p.n / 32;
-  for (int64_t r = p.r0; r < p.r1; ++r) {
-    const auto* w = reinterpret_cast<const Block*>(p.w + r * p.w_stride);
-    float acc = 0.0f;
-    for (int64_t b = 0; b < nb; b += 8) {
-      __m256i pr[8];
-      for (int k = 0; k < 8; ++k) {
-        const __m256i qa = loadu(c.a[0][b + k].qs);
-        if constexpr (Wt::kSignedCodes) pr[k] = dot_s8(Wt::codes(w[b + k]), qa);
-        else pr[k] = dpbusd(_mm256_setzero_si256(), Wt::codes(w[b + k]), qa);
-      }
-      __m256i isum = reduce8(pr);
-      if constexpr (Wt::kOffset != 0) isum = _mm256_sub_epi32(isum, loadu(c.off[0] + b));
-      const __m256 dw = _mm256_cvtph_ps(_mm_setr_epi16(
-          static_cast<short>(w[b].d), static_cast<short>(w[b + 1].d), static_cast<short>(w[b + 2].d),
-          static_cast<short>(w[b + 3].d), static_cast<short>(w[b + 4].d), static_cast<short>(w[b + 5].d),
-          static_cast<short>(w[b + 6].d), static_cast<short>(w[b + 7].d)));
-      alignas(32) float scale[8], sums[8];
-      _mm256_store_ps(scale, _mm256_mul_ps(dw, _mm256_loadu_ps(c.d[0] + b)));
-      _mm256_store_ps(sums, _mm256_cvtepi32_ps(isum));
-      for (int k = 0; k < 8; ++k) acc = _mm_cvtss_f32(_mm_fmadd_ss(_mm_set_ss(scale[k]), _mm_set_ss(sums[k]), _mm_set_ss(acc)));
+  auto row = [&](int64_t r) { return reinterpret_cast<const Block*>(p.w + r * p.w_stride); };
+#if BLOOMZ_X86_AVX512
+  const OneToken4<OneTokenSrc<Wt>> k(c, nb);
+  for (int64_t r = p.r0; r < p.r1; r += 4) {
+    const int64_t nr = p.r1 - r < 4 ? p.r1 - r : 4;
+    const Block* w[4];
+    for (int i = 0; i < 4; ++i) w[i] = row(r + (i < nr ? i : nr - 1));
+    const char* pf = reinterpret_cast<const char*>(w[0]) + 4 * p.w_stride + kOneTokenPrefetch;
+    if (nr == 4) {
+      k.rows4(w, y + r, nb, pf);
+    } else {
+      float y4[4];
+      k.rows4(w, y4, nb, pf);
+      for (int64_t i = 0; i < nr; ++i) y[r + i] = y4[i];
     }
-    y[r] = acc;
   }
+#else
+  for (int64_t r = p.r0; r < p.r1; ++r) rows_one_token_1<Wt>(row(r), c, y + r, nb);
+#endif
 }
 
 template <typename K, int NT>
@@ -892,7 +1061,7 @@ void run_group(const DotArgs& p, int64_t t0) {
   if constexpr (Tiled8<K>) {
     using Block = typename K::Block;
     int64_t r = p.r0;
-    if constexpr (NT == 1 && kOneRowT1<typename K::W>) {
+    if constexpr (NT == 1 && kOneTokenRows<typename K::W>) {
       if ((p.n / 32) % 8 == 0) {
         rows_one_token<typename K::W>(p, ctx, p.y + t0 * p.ldy);
         return;

@@ -254,6 +254,14 @@ inline __m256i cvtepi32_epi16(simde__m512i a) {
 #define _mm512_shuffle_epi8 simde_mm512_shuffle_epi8
 #undef _mm512_maskz_set1_epi32
 #define _mm512_maskz_set1_epi32 simde_mm512_maskz_set1_epi32
+#undef _mm512_extractf32x4_ps
+#define _mm512_extractf32x4_ps simde_mm512_extractf32x4_ps
+#undef _mm512_castps512_ps128
+#define _mm512_castps512_ps128 simde_mm512_castps512_ps128
+#undef _mm512_castsi512_si128
+#define _mm512_castsi512_si128 simde_mm512_castsi512_si128
+#undef _mm512_permutex2var_epi16
+#define _mm512_permutex2var_epi16 simde_mm512_permutex2var_epi16
 // Missing or broken in SIMDe 0.7.4, or slow there: written above.
 #undef _mm512_cvtepi32_ps
 #define _mm512_cvtepi32_ps ::bloomz::kernels::simde_compat::cvtepi32_ps
