@@ -14,6 +14,9 @@
 #      BIG      directory of the files (default ~/.cache/bloomz-oracle/big)
 #      ORACLE   the oracle directory with run_ref.py (default ../shared/oracle, outside the project)
 #      LLAMA    0: bloomz only (the read-rate columns and their median, no llama.cpp runs)
+#      EVICT    0: read each file once as it is in the page cache; otherwise (default) its pages
+#               are dropped from the page cache first, so the read fills it as a fresh read does
+#               (docs/performance.md § 3.10: a file as its writer left it decoded 20 % slower)
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 TYPES=$(echo "${TYPES:-f16 q8_0 q4_0 q4_k_m}" | tr 'A-Z' 'a-z')
@@ -34,6 +37,14 @@ echo "machine: $(lscpu | sed -n 's/^Model name: *//p' | head -1), $(nproc) cpus;
 for t in $TYPES; do
   f="$BIG/bloom-$SHAPE-$t.gguf"
   [ -f "$f" ] || { echo "missing $f" >&2; exit 1; }
+  "$PY" - "$f" "${EVICT:-1}" <<'EOF'
+import os, sys
+with open(sys.argv[1], "rb", buffering=0) as f:
+    if sys.argv[2] != "0":
+        os.posix_fadvise(f.fileno(), 0, 0, os.POSIX_FADV_DONTNEED)
+    while f.read(8 << 20):
+        pass
+EOF
   l_pp=0 l_tg=0
   if [ "$LLAMA" != 0 ]; then
     echo "== $t: llama.cpp" >&2
