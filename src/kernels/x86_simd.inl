@@ -775,10 +775,12 @@ struct KFloat {
   // AVX-512 tables: R rows x NT tokens at once, one 16-lane chain per output. Each weight vector
   // serves NT tokens and each activation vector R rows: 8 loads per 16 FMAs at R = NT = 4, where
   // one row at a time took 20. At T = 1 one row at a time: the rows follow each other in memory,
-  // so the weights are one stream per thread; eight rows at once (eight streams, each with its
-  // next row prefetched) decoded 560m F16 at 22.6-23.3 t/s against 29.6-29.7 on a Zen 4 guest,
-  // four rows 22.1-22.2 (docs/performance.md § 3.9). Per output: the chain over 16-element steps,
-  // folded to 8 lanes, summed, then the serial tail; the same for every R and NT.
+  // so the weights are one stream per thread, prefetched into L2 4 KB past the next row group
+  // (the stream's own addresses: one line per row every 64 bytes of the row). On a Zen 4 guest,
+  // 560m F16 decode: 24.3-25.4 t/s with the next row prefetched into L1 at the same offset, 45-48
+  // this way (2 KB ahead 0.8x, 16 KB alike); 2 and 4 rows at once 39 and 38 (docs § 3.9, § 3.10).
+  // Per output: the chain over 16-element steps, folded to 8 lanes, summed, then the serial
+  // tail; the same for every R and NT.
   template <int NT>
   static constexpr int kRows = NT == 1 ? 1 : 4;
   template <int NT, int R>
@@ -788,11 +790,16 @@ struct KFloat {
       for (int t = 0; t < NT; ++t) z[r][t] = _mm512_setzero_ps();
     int64_t i = 0;
     const std::byte* next = w + R * w_stride;  // the next row group, fetched a line per row every 64 bytes
+    const char* ahead = reinterpret_cast<const char*>(next) + 4096;  // T = 1: R lines per 64 bytes, into L2
     for (; i + 16 <= n; i += 16) {
       __m512 a[NT];
       for (int t = 0; t < NT; ++t) a[t] = _mm512_loadu_ps(c.a[t] + i);
-      if ((i * L::kBytes) % 64 == 0)
-        for (int r = 0; r < R; ++r) _mm_prefetch(reinterpret_cast<const char*>(next + r * w_stride) + i * L::kBytes, _MM_HINT_T0);
+      if ((i * L::kBytes) % 64 == 0) {
+        if constexpr (NT == 1)
+          for (int r = 0; r < R; ++r) _mm_prefetch(ahead + i * L::kBytes * R + 64 * r, _MM_HINT_T1);
+        else
+          for (int r = 0; r < R; ++r) _mm_prefetch(reinterpret_cast<const char*>(next + r * w_stride) + i * L::kBytes, _MM_HINT_T0);
+      }
       for (int r = 0; r < R; ++r) {
         const __m512 wv = L::load16(w + r * w_stride, i);
         for (int t = 0; t < NT; ++t) z[r][t] = _mm512_fmadd_ps(wv, a[t], z[r][t]);
