@@ -42,7 +42,9 @@ inline __m256i add_scaled_dot(__m256i isum, const __m256i* c, const int8_t* q, _
 // tg128 alternating two distances every 4 tokens (Zen 5, 2 threads, 560m and 1b7 shapes) put the
 // best at 3.5-7 KB for all four types: against the former distances (Q4_0 1.1 KB, Q8_0 1.5 KB,
 // Q4_K 9.2 KB, Q6_K 13.4 KB) 4.5 KB was 3-8 % faster per token (the AVX2 table's Q4_0 and Q8_0:
-// 5 and 10 %); 2.3 KB and 14-20 KB lost 2-4 %.
+// 5 and 10 %); 2.3 KB and 14-20 KB lost 2-4 %. Into L2 (prefetcht1) for Q4_0, Q4_K and Q6_K, into
+// L1 for Q8_0: Zen 4, AVX-512 VNNI table, 560m tg32 with the two binaries taking turns 7 times,
+// t1 against t0: Q4_0 1.04x, Q4_K_M 1.08x, Q6_K 1.22x, Q8_0 0.79x.
 constexpr int64_t kT1PrefetchBytes = 4608;
 
 // Below this many tokens the x8 dots stream one 8-row group at a time: at T = 1 (decoding,
@@ -191,7 +193,7 @@ struct X8Q4_0 {
     for (int t = 0; t < NT; ++t) acc[t] = _mm256_setzero_ps();
     for (int64_t b = 0; b < nb; ++b) {
       const std::byte* blk = group + b * kBlockBytes;
-      for (int i = 0; i < 3; ++i) _mm_prefetch(reinterpret_cast<const char*>(blk) + kT1PrefetchBytes + 64 * i, _MM_HINT_T0);
+      for (int i = 0; i < 3; ++i) _mm_prefetch(reinterpret_cast<const char*>(blk) + kT1PrefetchBytes + 64 * i, _MM_HINT_T1);
       const __m256 dw = _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(blk)));
       __m256i c[8];
       q4_0_codes(blk, c);
@@ -592,7 +594,7 @@ struct T1Q4_K {
     __m256 acc = _mm256_setzero_ps();
     for (int64_t sb = 0; sb < nsb; ++sb) {
       const std::byte* blk = group + sb * kBlockBytes;
-      for (int i = 0; i < kBlockBytes; i += 64) _mm_prefetch(reinterpret_cast<const char*>(blk) + kT1PrefetchBytes + i, _MM_HINT_T0);
+      for (int i = 0; i < kBlockBytes; i += 64) _mm_prefetch(reinterpret_cast<const char*>(blk) + kT1PrefetchBytes + i, _MM_HINT_T1);
       // scales: X = [D0 | D1], Y = [D2 | D2 >> 4] per row lane
       const __m512i sa = _mm512_loadu_si512(blk + 32);
       const __m512i sbv = _mm512_castsi256_si512(loadu(blk + 96));
@@ -639,7 +641,7 @@ struct T1Q6_K {
     __m256 acc = _mm256_setzero_ps();
     for (int64_t sb = 0; sb < nsb; ++sb) {
       const std::byte* blk = group + sb * kBlockBytes;
-      for (int i = 0; i < kBlockBytes; i += 64) _mm_prefetch(reinterpret_cast<const char*>(blk) + kT1PrefetchBytes + i, _MM_HINT_T0);
+      for (int i = 0; i < kBlockBytes; i += 64) _mm_prefetch(reinterpret_cast<const char*>(blk) + kT1PrefetchBytes + i, _MM_HINT_T1);
       const int8_t* act = a.q8k[sb].qs;
       const int32_t* off = a.extra + sb * 16;  // -32 * bsum_h: the codes are stored as q + 32
       __m512i isum = _mm512_setzero_si512();
@@ -694,7 +696,7 @@ struct T1Q4_0 {
     __m256 acc = _mm256_setzero_ps();
     for (int64_t b = 0; b < nb; ++b) {
       const std::byte* blk = group + b * kBlockBytes;
-      for (int i = 0; i < 3; ++i) _mm_prefetch(reinterpret_cast<const char*>(blk) + kT1PrefetchBytes + 64 * i, _MM_HINT_T0);
+      for (int i = 0; i < 3; ++i) _mm_prefetch(reinterpret_cast<const char*>(blk) + kT1PrefetchBytes + 64 * i, _MM_HINT_T1);
       const __m512i v0 = _mm512_loadu_si512(blk + 16), v1 = _mm512_loadu_si512(blk + 80);
       const __m512i q = T1Steps::load(a.q8[b].qs);  // steps: q[0..7], q[8..15], q[16..23], q[24..31]
       __m512i s = V16::dpbusd(_mm512_setzero_si512(), _mm512_and_si512(v0, m4), steps.step(q, 0));
