@@ -856,7 +856,7 @@ concept RowBlocked = requires { K::template kRows<1>; };
 // acc = fma(d_w * d_a, isum, acc), so the outputs are the same bits; that chain costs one fma
 // latency per block, so several rows run side by side to hide it.
 template <typename Wt>
-constexpr bool kOneTokenRows = std::is_same_v<Wt, W8_0> || (kAvx512 && std::is_same_v<Wt, W4_0>);
+constexpr bool kHasOneTokenPath = std::is_same_v<Wt, W8_0> || (kAvx512 && std::is_same_v<Wt, W4_0>);
 
 // AVX2 table: one row at a time, per 8 blocks the 8 exact block sums in 8 lanes (reduce8), then the
 // row's 8 fma steps. Zen 4, 560m `--no-repack bench` tg64: Q8_0 45.0 -> 52.5 t/s against rows8;
@@ -1068,7 +1068,7 @@ void run_group(const DotArgs& p, int64_t t0) {
   if constexpr (Tiled8<K>) {
     using Block = typename K::Block;
     int64_t r = p.r0;
-    if constexpr (NT == 1 && kOneTokenRows<typename K::W>) {
+    if constexpr (NT == 1 && kHasOneTokenPath<typename K::W>) {
       if ((p.n / 32) % 8 == 0) {
         rows_one_token<typename K::W>(p, ctx, p.y + t0 * p.ldy);
         return;
