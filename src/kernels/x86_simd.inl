@@ -528,9 +528,12 @@ struct UnpackQ6KPair {  // groups 2p, 2p + 1 = j 2(p%2), 2(p%2) + 1 of half p/2:
     const int n = p / 2, jj = p % 2;
     const __m512i l = _mm512_loadu_si512(b.ql + 64 * n);
     const __m512i lo = _mm512_and_si512(jj ? _mm512_srli_epi16(l, 4) : l, _mm512_set1_epi8(0x0F));
-    const __m256i h = loadu(b.qh + 32 * n);
-    const __m512i hb = _mm512_and_si512(join256(shift16(h, 4 - 4 * jj), shift16(h, 2 - 4 * jj)), _mm512_set1_epi8(0x30));
-    return _mm512_or_si512(lo, hb);
+    // qh in both halves; bits 2j, 2j + 1 of each byte to bits 4-5 by one shift per 64-bit lane
+    // (j = 0, 1: left 4, 2; j = 2, 3: none, right 2), the bits crossing bytes masked off
+    const __m512i h = _mm512_broadcast_i64x4(loadu(b.qh + 32 * n));
+    const __m512i sh = jj ? _mm512_srlv_epi64(h, _mm512_setr_epi64(0, 0, 0, 0, 2, 2, 2, 2))
+                          : _mm512_sllv_epi64(h, _mm512_setr_epi64(4, 4, 4, 4, 2, 2, 2, 2));
+    return _mm512_or_si512(lo, _mm512_and_si512(sh, _mm512_set1_epi8(0x30)));
   }
 };
 #endif
@@ -632,6 +635,15 @@ struct Q6KTraits {
 // (s = s + d * isum without mins). The tiled prompt kernels (x86_simd_tiles.inl) do the same.
 //
 // Wide (AVX-512 tables, Q4_K/Q5_K/Q6_K): two groups per 512-bit step, the same exact sums.
+#if BLOOMZ_X86_AVX512
+// vpermw indices of pair p (wide K-quant steps): int16 lane i <- sub-block scale 4p + i / 8.
+inline __m512i pair_scale_index(int p) {
+  const __m512i i = _mm512_setr_epi32(0, 0, 0, 0, 0x00010001, 0x00010001, 0x00010001, 0x00010001,
+                                      0x00020002, 0x00020002, 0x00020002, 0x00020002, 0x00030003, 0x00030003, 0x00030003, 0x00030003);
+  return _mm512_add_epi16(i, _mm512_set1_epi16(static_cast<short>(4 * p)));
+}
+#endif
+
 template <typename Tr, bool kWide = false>
 struct KQK {
   template <int NT>
@@ -652,17 +664,18 @@ struct KQK {
       for (size_t off = 0; off < sizeof(Block); off += 64) _mm_prefetch(ahead + off, _MM_HINT_T0);
       __m256i mins16 = _mm256_setzero_si256();
       const __m256i sc16 = Tr::scales(w[b], mins16);
-      const __m256i split = split_scales(sc16);
       __m256i isum[NT];
 #if BLOOMZ_X86_AVX512
       if constexpr (kWide) {
         const typename Tr::UnpackPair unpack2(w[b]);
         __m512i isum2[NT];
         for (int t = 0; t < NT; ++t) isum2[t] = _mm512_setzero_si512();
+        const __m512i sc512 = _mm512_castsi256_si512(sc16);
 #pragma GCC unroll 4
         for (int p = 0; p < 4; ++p) {
           const __m512i u = unpack2(p);
-          const __m512i scv = join256(group_scales(split, 2 * p), group_scales(split, 2 * p + 1));
+          // int16 lane i: the scale of sub-block 4p + i / 8 (groups 2p and 2p + 1)
+          const __m512i scv = _mm512_permutexvar_epi16(pair_scale_index(p), sc512);
           for (int t = 0; t < NT; ++t)
             isum2[t] = V16::dpwssd(isum2[t], _mm512_maddubs_epi16(u, _mm512_loadu_si512(a[t][b].qs + 64 * p)), scv);
         }
@@ -671,6 +684,7 @@ struct KQK {
       } else
 #endif
       {
+        const __m256i split = split_scales(sc16);
         const typename Tr::Unpack unpack(w[b]);
         for (int t = 0; t < NT; ++t) isum[t] = _mm256_setzero_si256();
 #pragma GCC unroll 8

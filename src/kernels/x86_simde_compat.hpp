@@ -262,6 +262,14 @@ inline __m256i cvtepi32_epi16(simde__m512i a) {
 #define _mm512_castsi512_si128 simde_mm512_castsi512_si128
 #undef _mm512_permutex2var_epi16
 #define _mm512_permutex2var_epi16 simde_mm512_permutex2var_epi16
+#undef _mm512_permutexvar_epi16
+#define _mm512_permutexvar_epi16 simde_mm512_permutexvar_epi16
+#undef _mm512_sllv_epi64
+#define _mm512_sllv_epi64 simde_mm512_sllv_epi64
+#undef _mm512_srlv_epi64
+#define _mm512_srlv_epi64 simde_mm512_srlv_epi64
+#undef _mm512_setr_epi64
+#define _mm512_setr_epi64 simde_mm512_setr_epi64
 // Missing or broken in SIMDe 0.7.4, or slow there: written above.
 #undef _mm512_cvtepi32_ps
 #define _mm512_cvtepi32_ps ::bloomz::kernels::simde_compat::cvtepi32_ps
