@@ -153,4 +153,28 @@ expect_error bad_model "$WORK/bad.gguf" -- run_tool --reps 1 --n-predict 8 --no-
 # Usage errors exit 2.
 rc=0; run_tool --reps 0 "$A" >/dev/null 2>&1 || rc=$?
 [ "$rc" -eq 2 ] || fail "--reps 0: exit $rc, expected 2"
+# 5. The warm read drops the file from the page cache first (posix_fadvise DONTNEED on the whole
+# file), unless --keep-page-cache. warm() is called directly,
+# with os.posix_fadvise recorded.
+"$PY" - "$TOOL" "$A" <<'EOF' || fail "warm(): page-cache eviction"
+import importlib.machinery, importlib.util, os, sys
+loader = importlib.machinery.SourceFileLoader("oneshot_tool", sys.argv[1])
+spec = importlib.util.spec_from_loader("oneshot_tool", loader)
+tool = importlib.util.module_from_spec(spec)
+loader.exec_module(tool)
+calls, reads = [], []
+real_read = os.read
+tool.os.posix_fadvise = lambda fd, off, n, advice: calls.append((off, n, advice))
+tool.warm(sys.argv[2])
+if calls != [(0, 0, os.POSIX_FADV_DONTNEED)]:
+    sys.exit(f"FAIL: warm() advised {calls}, expected one DONTNEED over the whole file")
+calls.clear()
+tool.warm(sys.argv[2], evict=False)
+if calls:
+    sys.exit(f"FAIL: warm(evict=False) still advised {calls}")
+EOF
+# and the flag reaches it: a run with --keep-page-cache succeeds and prints the table
+run_tool --reps 1 --n-predict 8 --no-bandwidth --keep-page-cache "$A" >"$WORK/keep.md" 2>"$WORK/keep.err" \
+  || { cat "$WORK/keep.err" >&2; fail "--keep-page-cache run failed"; }
+grep -q "tiny-odd-q4_0.gguf" "$WORK/keep.md" || fail "--keep-page-cache: no table row for the file"
 echo "oneshot-vs-llama: all checks passed"
