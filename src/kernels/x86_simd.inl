@@ -978,19 +978,18 @@ template <typename Src>
 class OneToken4 {
  public:
   using Block = typename Src::W::Block;
-  OneToken4(const typename K32<typename Src::W>::template Ctx<1>& c, int64_t nb) {
-    static thread_local Scratch gbuf, fbuf, ibuf;
-    auto* g = gbuf.get<std::byte>(static_cast<size_t>(32 * nb));
-    auto* dd = fbuf.get<float>(static_cast<size_t>(4 * nb));
-    auto* oo = ibuf.get<int32_t>(static_cast<size_t>(4 * nb));
-    for (int64_t b = 0; b < nb; ++b) {
-      Src::regroup(c.a[0], b, g);
-      const int32_t off = Src::kOffset * sum_q8(c.a[0][b].qs);
-      for (int i = 0; i < 4; ++i) dd[4 * b + i] = c.d[0][b], oo[4 * b + i] = off;
+  // The token's activations as rows4 reads them, derived once per call and kept by each thread
+  // for the other row ranges of the same call (DotArgs::a_id), as rect_x8_t1 does.
+  static const OneToken4& for_token(const DotArgs& p, const block_q8_0* a, int64_t nb) {
+    static thread_local OneToken4 k;
+    static thread_local uint64_t prepared_id = 0;
+    static thread_local const block_q8_0* prepared_a = nullptr;
+    if (p.a_id == 0 || p.a_id != prepared_id || a != prepared_a) {
+      k.prepare(a, nb);
+      prepared_id = p.a_id;
+      prepared_a = a;
     }
-    a_ = reinterpret_cast<const __m512i*>(g);
-    d4_ = dd;
-    off4_ = oo;
+    return k;
   }
 
   // Rows w[0..3] (repeats allowed for a ragged tail) -> y4[0..3]; pf: the bytes to prefetch, at
@@ -1034,10 +1033,27 @@ class OneToken4 {
     return _mm_fmadd_ps(_mm512_extractf32x4_ps(s, 3), _mm512_extractf32x4_ps(x, 3), acc);
   }
 
+  // regrouped codes; d_a and the offset term of each block, repeated for the four rows' lanes
+  void prepare(const block_q8_0* a, int64_t nb) {
+    auto* g = abuf_.get<std::byte>(static_cast<size_t>(32 * nb));
+    auto* d4 = dbuf_.get<float>(static_cast<size_t>(4 * nb));
+    auto* off4 = obuf_.get<int32_t>(static_cast<size_t>(4 * nb));
+    for (int64_t b = 0; b < nb; ++b) {
+      Src::regroup(a, b, g);
+      const float d = h2f(a[b].d);
+      const int32_t off = Src::kOffset == 0 ? 0 : Src::kOffset * sum_q8(a[b].qs);
+      for (int i = 0; i < 4; ++i) d4[4 * b + i] = d, off4[4 * b + i] = off;
+    }
+    a_ = reinterpret_cast<const __m512i*>(g);
+    d4_ = d4;
+    off4_ = off4;
+  }
+
   Src src_;
-  const __m512i* a_;
-  const float* d4_;
-  const int32_t* off4_;
+  Scratch abuf_, dbuf_, obuf_;
+  const __m512i* a_ = nullptr;
+  const float* d4_ = nullptr;
+  const int32_t* off4_ = nullptr;
 };
 
 template <typename Wt>
@@ -1049,13 +1065,16 @@ using OneTokenSrc = std::conditional_t<std::is_same_v<Wt, W4_0>, OneTokenQ4_0Src
 // none beyond the next four rows 0.4-0.65x.
 constexpr int64_t kOneTokenPrefetch = 4096;
 
+// Token t0 of the call against rows [r0, r1).
 template <typename Wt>
-void rows_one_token(const DotArgs& p, const typename K32<Wt>::template Ctx<1>& c, float* y) {
+void rows_one_token(const DotArgs& p, int64_t t0) {
   using Block = typename Wt::Block;
   const int64_t nb = p.n / 32;
+  const std::byte* a = p.a + t0 * p.a_stride;
+  float* y = p.y + t0 * p.ldy;
   auto row = [&](int64_t r) { return reinterpret_cast<const Block*>(p.w + r * p.w_stride); };
 #if BLOOMZ_X86_AVX512
-  const OneToken4<OneTokenSrc<Wt>> k(c, nb);
+  const auto& k = OneToken4<OneTokenSrc<Wt>>::for_token(p, reinterpret_cast<const block_q8_0*>(a), nb);
   for (int64_t r = p.r0; r < p.r1; r += 4) {
     const int64_t nr = p.r1 - r < 4 ? p.r1 - r : 4;
     const Block* w[4];
@@ -1070,24 +1089,29 @@ void rows_one_token(const DotArgs& p, const typename K32<Wt>::template Ctx<1>& c
     }
   }
 #else
+  Acts<1> acts;
+  acts.a[0] = a;
+  const typename K32<Wt>::template Ctx<1> c(acts, p.n);
   for (int64_t r = p.r0; r < p.r1; ++r) rows_one_token_1<Wt>(row(r), c, y + r, nb);
 #endif
 }
 
 template <typename K, int NT>
 void run_group(const DotArgs& p, int64_t t0) {
+  if constexpr (Tiled8<K>) {
+    if constexpr (NT == 1 && kHasOneTokenPath<typename K::W>) {
+      if ((p.n / 32) % 8 == 0) {
+        rows_one_token<typename K::W>(p, t0);
+        return;
+      }
+    }
+  }
   Acts<NT> acts;
   for (int t = 0; t < NT; ++t) acts.a[t] = p.a + (t0 + t) * p.a_stride;
   const typename K::template Ctx<NT> ctx(acts, p.n);
   if constexpr (Tiled8<K>) {
     using Block = typename K::Block;
     int64_t r = p.r0;
-    if constexpr (NT == 1 && kHasOneTokenPath<typename K::W>) {
-      if ((p.n / 32) % 8 == 0) {
-        rows_one_token<typename K::W>(p, ctx, p.y + t0 * p.ldy);
-        return;
-      }
-    }
 #if BLOOMZ_X86_AVX512
     if constexpr (HasRows16<K> && NT < 4) {
       if (16 * p.w_stride < (int64_t{1} << 31)) {  // gather offsets are int32
