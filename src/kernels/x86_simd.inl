@@ -790,8 +790,8 @@ struct KFloat {
   // serves NT tokens and each activation vector R rows: 8 loads per 16 FMAs at R = NT = 4, where
   // one row at a time took 20. At T = 1 one row at a time: the rows follow each other in memory,
   // so the weights are one stream per thread, prefetched into L2 4 KB past the next row group
-  // (the stream's own addresses: one line per row every 64 bytes of the row). On a Zen 4 guest,
-  // 560m F16 decode: 24.3-25.4 t/s with the next row prefetched into L1 at the same offset, 45-48
+  // (the stream's own addresses: one line per row every 64 bytes of the row). On a Zen 4 guest
+  // (avx512vnni table), 560m F16 decode: 24.3-25.4 t/s with the next row prefetched into L1 at the same offset, 45-48
   // this way (2 KB ahead 0.8x, 16 KB alike); 2 and 4 rows at once 39 and 38 (docs § 3.9, § 3.10).
   // Per output: the chain over 16-element steps, folded to 8 lanes, summed, then the serial
   // tail; the same for every R and NT.
@@ -873,8 +873,9 @@ template <typename Wt>
 constexpr bool kHasOneTokenPath = std::is_same_v<Wt, W8_0> || (kAvx512 && std::is_same_v<Wt, W4_0>);
 
 // AVX2 table: one row at a time, per 8 blocks the 8 exact block sums in 8 lanes (reduce8), then the
-// row's 8 fma steps. Zen 4, 560m `--no-repack bench` tg64: Q8_0 45.0 -> 52.5 t/s against rows8;
-// Q4_0 70.9 -> 61.0, so Q4_0 keeps the 8-row kernel here (docs/performance.md § 3.9).
+// row's 8 fma steps. Zen 4 running this table (`--isa avx2`), 560m `--no-repack bench` tg64: Q8_0
+// 45.0 -> 52.5 t/s against rows8; Q4_0 70.9 -> 61.0, so Q4_0 keeps the 8-row kernel here
+// (docs/performance.md § 3.9).
 template <typename Wt>
 void rows_one_token_1(const typename Wt::Block* w, const typename K32<Wt>::template Ctx<1>& c, float* y, int64_t nb) {
   float acc = 0.0f;
@@ -906,8 +907,9 @@ void rows_one_token_1(const typename Wt::Block* w, const typename K32<Wt>::templ
 // sums each); one transpose-and-add turns the four rows' registers into lane 4k + i = block k of
 // row i, so the four float chains step together in one 128-bit register, lane i doing row i's
 // operations. The activations are regrouped once per call to meet the weight registers.
-// Zen 4, 560m `--no-repack bench` tg64 against rows8 (the page cache re-read, docs/performance.md
-// § 3.10): Q4_0 86-90 -> 102-103 t/s, Q8_0 53 -> 82-84; kernel-bench, one thread, weights in L2:
+// Zen 4, avx512vnni table, 560m `--no-repack bench` tg64 against rows8 (the page cache re-read,
+// docs/performance.md § 3.10): Q4_0 86-90 -> 102-103 t/s, Q8_0 53 -> 82-84; kernel-bench, one
+// thread, weights in L2:
 // Q4_0 26.1 -> 28.6 GB/s, Q8_0 36.7 -> 40.0 (one row at a time: 13.7 and 27).
 //
 // Q4_0 (18-byte blocks, 144 bytes per step): three 64-byte loads; word permutes gather the four
@@ -1060,9 +1062,9 @@ template <typename Wt>
 using OneTokenSrc = std::conditional_t<std::is_same_v<Wt, W4_0>, OneTokenQ4_0Src, OneTokenQ8_0Src>;
 #endif
 
-// Prefetch distance of the 4-row passes, past the next four rows. Zen 4, 560m decode: 4 KB and
-// 12 KB alike (Q4_0 102.8 / 102.3 t/s, Q8_0 83.5 / 80.8); kernel-bench from memory: 4-28 KB alike,
-// none beyond the next four rows 0.4-0.65x.
+// Prefetch distance of the 4-row passes, past the next four rows. Zen 4 (avx512vnni), 560m
+// decode: 4 KB and 12 KB alike (Q4_0 102.8 / 102.3 t/s, Q8_0 83.5 / 80.8); kernel-bench from
+// memory: 4-28 KB alike, none beyond the next four rows 0.4-0.65x.
 constexpr int64_t kOneTokenPrefetch = 4096;
 
 // Token t0 of the call against rows [r0, r1).
