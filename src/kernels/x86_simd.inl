@@ -976,6 +976,13 @@ struct OneTokenQ8_0Src {
   }
 };
 
+// Per 128-bit lane k: p[0..3] x 4 partial sums -> lane 4k + i = the sum of lane k of p[i].
+inline __m512i transpose_add4(const __m512i* p) {
+  const __m512i t0 = _mm512_add_epi32(_mm512_unpacklo_epi32(p[0], p[1]), _mm512_unpackhi_epi32(p[0], p[1]));
+  const __m512i t1 = _mm512_add_epi32(_mm512_unpacklo_epi32(p[2], p[3]), _mm512_unpackhi_epi32(p[2], p[3]));
+  return _mm512_add_epi32(_mm512_unpacklo_epi64(t0, t1), _mm512_unpackhi_epi64(t0, t1));
+}
+
 template <typename Src>
 class OneToken4 {
  public:
@@ -1005,8 +1012,8 @@ class OneToken4 {
       __m512i p0[4], p1[4];
       __m128i dw[4];
       for (int i = 0; i < 4; ++i) src_.step(reinterpret_cast<const char*>(w[i] + b), a_ + b / 2, p0[i], p1[i], dw[i]);
-      const __m512 x0 = _mm512_cvtepi32_ps(_mm512_sub_epi32(transpose_add(p0), _mm512_loadu_si512(off4_ + 4 * b)));
-      const __m512 x1 = _mm512_cvtepi32_ps(_mm512_sub_epi32(transpose_add(p1), _mm512_loadu_si512(off4_ + 4 * b + 16)));
+      const __m512 x0 = _mm512_cvtepi32_ps(_mm512_sub_epi32(transpose_add4(p0), _mm512_loadu_si512(off4_ + 4 * b)));
+      const __m512 x1 = _mm512_cvtepi32_ps(_mm512_sub_epi32(transpose_add4(p1), _mm512_loadu_si512(off4_ + 4 * b + 16)));
       // the fp16 weight scales (row i, block k) in the same order
       const __m128i d01l = _mm_unpacklo_epi16(dw[0], dw[1]), d01h = _mm_unpackhi_epi16(dw[0], dw[1]);
       const __m128i d23l = _mm_unpacklo_epi16(dw[2], dw[3]), d23h = _mm_unpackhi_epi16(dw[2], dw[3]);
@@ -1021,12 +1028,6 @@ class OneToken4 {
   }
 
  private:
-  // per 128-bit lane k: rows 0..3 x 4 partial sums -> the 4 rows' sums of block k
-  static __m512i transpose_add(const __m512i* p) {
-    const __m512i t0 = _mm512_add_epi32(_mm512_unpacklo_epi32(p[0], p[1]), _mm512_unpackhi_epi32(p[0], p[1]));
-    const __m512i t1 = _mm512_add_epi32(_mm512_unpacklo_epi32(p[2], p[3]), _mm512_unpackhi_epi32(p[2], p[3]));
-    return _mm512_add_epi32(_mm512_unpacklo_epi64(t0, t1), _mm512_unpackhi_epi64(t0, t1));
-  }
   // four blocks in order: acc = fma(s_k, x_k, acc) per 128-bit lane k
   static __m128 chain4(__m512 s, __m512 x, __m128 acc) {
     acc = _mm_fmadd_ps(_mm512_castps512_ps128(s), _mm512_castps512_ps128(x), acc);
@@ -1060,6 +1061,8 @@ class OneToken4 {
 
 template <typename Wt>
 using OneTokenSrc = std::conditional_t<std::is_same_v<Wt, W4_0>, OneTokenQ4_0Src, OneTokenQ8_0Src>;
+
+#include "kernels/x86_simd_one_token_k.inl"
 #endif
 
 // Prefetch distance of the 4-row passes, past the next four rows. Zen 4 (avx512vnni), 560m
@@ -1100,6 +1103,14 @@ void rows_one_token(const DotArgs& p, int64_t t0) {
 
 template <typename K, int NT>
 void run_group(const DotArgs& p, int64_t t0) {
+#if BLOOMZ_X86_AVX512
+  if constexpr (NT == 1 && std::is_same_v<K, KQK<Q4KTraits, true>>) {
+    if ((p.n / QK_K) % OneTokenQ4K::kStep == 0) {
+      rows_one_token_q4k(p, t0);
+      return;
+    }
+  }
+#endif
   if constexpr (Tiled8<K>) {
     if constexpr (NT == 1 && kHasOneTokenPath<typename K::W>) {
       if ((p.n / 32) % 8 == 0) {

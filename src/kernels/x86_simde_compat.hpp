@@ -61,6 +61,14 @@ inline simde__m512 fmadd_ps(simde__m512 a, simde__m512 b, simde__m512 c) {
 inline simde__m512i cvtepu16_epi32(__m256i h) {
   return join(_mm256_cvtepu16_epi32(_mm256_castsi256_si128(h)), _mm256_cvtepu16_epi32(_mm256_extracti128_si256(h, 1)));
 }
+inline simde__m512i cvtepu8_epi16(__m256i b) {
+  return join(_mm256_cvtepu8_epi16(_mm256_castsi256_si128(b)), _mm256_cvtepu8_epi16(_mm256_extracti128_si256(b, 1)));
+}
+template <int kImm>
+inline simde__m512i shuffle_epi32(simde__m512i a) {
+  const auto h = halves(a);
+  return join(_mm256_shuffle_epi32(h.m256i[0], kImm), _mm256_shuffle_epi32(h.m256i[1], kImm));
+}
 inline simde__m512i cvtepi8_epi32(__m128i b) {
   return join(_mm256_cvtepi8_epi32(b), _mm256_cvtepi8_epi32(_mm_srli_si128(b, 8)));
 }
@@ -270,6 +278,12 @@ inline __m256i cvtepi32_epi16(simde__m512i a) {
 #define _mm512_srlv_epi64 simde_mm512_srlv_epi64
 #undef _mm512_setr_epi64
 #define _mm512_setr_epi64 simde_mm512_setr_epi64
+#undef _mm512_inserti32x4
+#define _mm512_inserti32x4 simde_mm512_inserti32x4
+#undef _mm512_srlv_epi32
+#define _mm512_srlv_epi32 simde_mm512_srlv_epi32
+#undef _mm512_permutexvar_epi64
+#define _mm512_permutexvar_epi64 simde_mm512_permutexvar_epi64
 // Missing or broken in SIMDe 0.7.4, or slow there: written above.
 #undef _mm512_cvtepi32_ps
 #define _mm512_cvtepi32_ps ::bloomz::kernels::simde_compat::cvtepi32_ps
@@ -277,6 +291,10 @@ inline __m256i cvtepi32_epi16(simde__m512i a) {
 #undef _mm512_cvtepu16_epi32
 #define _mm512_cvtepu16_epi32 ::bloomz::kernels::simde_compat::cvtepu16_epi32
 #define _mm512_cvtph_ps ::bloomz::kernels::simde_compat::cvtph_ps
+#undef _mm512_cvtepu8_epi16
+#define _mm512_cvtepu8_epi16 ::bloomz::kernels::simde_compat::cvtepu8_epi16
+#undef _mm512_shuffle_epi32
+#define _mm512_shuffle_epi32(a, imm) ::bloomz::kernels::simde_compat::shuffle_epi32<static_cast<int>(imm)>(a)
 #undef _mm512_cvtepi8_epi32
 #define _mm512_cvtepi8_epi32 ::bloomz::kernels::simde_compat::cvtepi8_epi32
 #undef _mm512_fmadd_ps

@@ -1,0 +1,147 @@
+// One token against Q4_K rows in the file's layout (AVX-512 tables; included by x86_simd.inl inside
+// its anonymous namespace, after OneToken4).
+//
+// KQK takes a row one superblock at a time, and per superblock decodes the 12 scale bytes with
+// scalar code, reduces two sums across lanes and converts two fp16 scales: more work than the 128
+// code bytes themselves (35 cycles per superblock on Zen 4, weights in L2). Here one row is taken
+// four superblocks per step (a 1024-column row of bloomz-560m is one step): the four superblocks'
+// scales and mins are decoded together in one register (lane s = superblock s), their integer sums
+// reduced together, and their float steps done in four lanes; only the row's running sum steps
+// superblock by superblock. Per superblock the exact integer sums and the float operations are
+// KQK's, s = s + (d_w * d_a * isum - dmin_w * d_a * imin), so the outputs are the same bits.
+//
+// Q4_K (144-byte superblocks: fp16 d and dmin, 12 bytes of 6-bit scales and mins, 128 code bytes):
+// a 64-byte load of codes holds in its low nibbles sub-blocks (0, 2) and in its high ones (1, 3)
+// (the next 64 bytes: (4, 6) and (5, 7)), so the token's activations are regrouped once per call
+// to meet them, and each 32-element half takes its sub-block's scale from one vpshufb.
+class OneTokenQ4K {
+ public:
+  static constexpr int64_t kStep = 4;  // superblocks per step
+
+  // The token's regrouped activations, derived once per call and kept by each thread for the other
+  // row ranges of the same call (DotArgs::a_id), as OneToken4 does.
+  static const OneTokenQ4K& for_token(const DotArgs& p, const block_q8_K* a, int64_t nsb) {
+    static thread_local OneTokenQ4K k;
+    static thread_local uint64_t prepared_id = 0;
+    static thread_local const block_q8_K* prepared_a = nullptr;
+    if (p.a_id == 0 || p.a_id != prepared_id || a != prepared_a) {
+      k.prepare(a, nsb);
+      prepared_id = p.a_id;
+      prepared_a = a;
+    }
+    return k;
+  }
+
+  // One row of nsb superblocks (a multiple of kStep); pf: bytes to prefetch at the rate the row is read.
+  float row(const block_q4_K* w, int64_t nsb, const char* pf) const {
+    const __m512i m4 = _mm512_set1_epi8(0x0F), m6 = _mm512_set1_epi8(0x3F), m30 = _mm512_set1_epi8(0x30);
+    float acc = 0.0f;
+    for (int64_t sb = 0; sb < nsb; sb += kStep) {
+      for (int64_t o = 0; o < kStep * static_cast<int64_t>(sizeof(block_q4_K)); o += 64) _mm_prefetch(pf + o, _MM_HINT_T1);
+      pf += kStep * static_cast<int64_t>(sizeof(block_q4_K));
+      const block_q4_K* b4 = w + sb;
+      // lane s: the first 16 bytes of superblock s, dwords [d dmin | D0 | D1 | D2] (D = scale bytes)
+      __m512i h = _mm512_castsi128_si512(load128(b4));
+      h = _mm512_inserti32x4(h, load128(b4 + 1), 1);
+      h = _mm512_inserti32x4(h, load128(b4 + 2), 2);
+      h = _mm512_inserti32x4(h, load128(b4 + 3), 3);
+      // get_scale_min_k4, four bytes at a time: sc0-3 = D0 & 63, m0-3 = D1 & 63,
+      // sc4-7 = (D2 & 15) | (D0 >> 6) << 4, m4-7 = (D2 >> 4 & 15) | (D1 >> 6) << 4
+      const __m512i lo = _mm512_and_si512(h, m6);                                  // dwords 1, 2: sc0-3, m0-3
+      const __m512i d2 = _mm512_srlv_epi32(_mm512_shuffle_epi32(h, _MM_PERM_DDDD), d2_shift_);
+      const __m512i hi = _mm512_ternarylogic_epi32(_mm512_and_si512(d2, m4), _mm512_srli_epi32(h, 2), m30, 0xF8);  // sc4-7, m4-7
+      const __m512i scales = _mm512_unpacklo_epi32(lo, hi);  // bytes 8-15 of lane s: sc0-7
+      const __m512i mins = _mm512_unpackhi_epi32(lo, hi);    // bytes 0-7 of lane s: m0-7
+      const __m512i* a = a_ + 4 * sb;
+      const __m512i part[kStep] = {superblock<0>(b4[0], scales, a), superblock<1>(b4[1], scales, a + 4),
+                                   superblock<2>(b4[2], scales, a + 8), superblock<3>(b4[3], scales, a + 12)};
+      // lane 4k + s: the k-th partial sum of superblock s, for isum and for imin (m_g against B_g)
+      const __m512i isum = transpose_add4(part);
+      const __m512i m16 = _mm512_cvtepu8_epi16(_mm512_castsi512_si256(_mm512_permutexvar_epi64(compact_, mins)));
+      const __m512i imin = _mm512_madd_epi16(_mm512_permutexvar_epi32(transpose_, m16), b_[sb / kStep]);
+      // sum over k: [isum of s = 0..3 | imin of s = 0..3]
+      const __m512i u = _mm512_add_epi32(_mm512_shuffle_i32x4(isum, imin, 0x44), _mm512_shuffle_i32x4(isum, imin, 0xEE));
+      const __m512i v = _mm512_add_epi32(u, _mm512_shuffle_i32x4(u, u, 0xB1));
+      const __m256 sums = _mm256_cvtepi32_ps(_mm512_castsi512_si256(_mm512_shuffle_i32x4(v, v, 0x08)));
+      // [d_w of s = 0..3 | dmin_w of s = 0..3] * d_a, then times the sums
+      const __m256 dw = _mm256_cvtph_ps(_mm512_castsi512_si128(_mm512_permutexvar_epi16(dmin_words_, h)));
+      const __m256 prod = _mm256_mul_ps(_mm256_mul_ps(dw, _mm256_load_ps(d_ + 2 * sb)), sums);
+      alignas(16) float step[kStep];
+      _mm_store_ps(step, _mm_sub_ps(_mm256_castps256_ps128(prod), _mm256_extractf128_ps(prod, 1)));
+      for (int s = 0; s < kStep; ++s) acc += step[s];
+    }
+    return acc;
+  }
+
+ private:
+  // isum of superblock s (16 partial sums): codes . activations, each sub-block's half times its scale
+  template <int s>
+  __m512i superblock(const block_q4_K& b, __m512i scales, const __m512i* a) const {
+    const __m512i m4 = _mm512_set1_epi8(0x0F);
+    const __m512i z0 = _mm512_loadu_si512(b.qs), z1 = _mm512_loadu_si512(b.qs + 64);
+    const __m512i sc = _mm512_shuffle_i32x4(scales, scales, 0x55 * s);  // lane s to every lane
+    __m512i i = V16::dpwssd(_mm512_setzero_si512(), _mm512_maddubs_epi16(_mm512_and_si512(z0, m4), a[0]), _mm512_shuffle_epi8(sc, pick_[0]));
+    i = V16::dpwssd(i, _mm512_maddubs_epi16(_mm512_and_si512(_mm512_srli_epi16(z0, 4), m4), a[1]), _mm512_shuffle_epi8(sc, pick_[1]));
+    i = V16::dpwssd(i, _mm512_maddubs_epi16(_mm512_and_si512(z1, m4), a[2]), _mm512_shuffle_epi8(sc, pick_[2]));
+    return V16::dpwssd(i, _mm512_maddubs_epi16(_mm512_and_si512(_mm512_srli_epi16(z1, 4), m4), a[3]), _mm512_shuffle_epi8(sc, pick_[3]));
+  }
+
+  static __m128i load128(const block_q4_K* b) { return _mm_loadu_si128(reinterpret_cast<const __m128i*>(b)); }
+
+  void prepare(const block_q8_K* a, int64_t nsb) {
+    auto* ag = abuf_.get<std::byte>(static_cast<size_t>(256 * nsb));
+    auto* bg = bbuf_.get<int16_t>(static_cast<size_t>(8 * nsb));
+    auto* dg = dbuf_.get<float>(static_cast<size_t>(2 * nsb));
+    for (int64_t sb = 0; sb < nsb; ++sb) {
+      const int8_t* q = a[sb].qs;
+      std::byte* dst = ag + 256 * sb;
+      // [sub-blocks 0 | 2], [1 | 3], [4 | 6], [5 | 7]
+      for (int j = 0; j < 4; ++j) {
+        const int first = 4 * (j / 2) + j % 2;
+        std::memcpy(dst + 64 * j, q + 32 * first, 32);
+        std::memcpy(dst + 64 * j + 32, q + 32 * (first + 2), 32);
+      }
+      // per step, word 2 (4k + s) + e: B_g of superblock s, sub-block g = 2k + e
+      const int64_t s = sb % kStep;
+      int16_t* b = bg + 8 * (sb - s);
+      for (int g = 0; g < 8; ++g)
+        b[2 * (4 * (g / 2) + s) + g % 2] = static_cast<int16_t>(a[sb].bsums[2 * g] + a[sb].bsums[2 * g + 1]);
+      float* d = dg + 2 * (sb - s);
+      d[s] = d[kStep + s] = a[sb].d;
+    }
+    a_ = reinterpret_cast<const __m512i*>(ag);
+    b_ = reinterpret_cast<const __m512i*>(bg);
+    d_ = dg;
+  }
+
+  static __m512i pick(int g0, int g1) {  // int16 lanes 0-15: byte 8 + g0 of the lane, lanes 16-31: 8 + g1
+    alignas(64) int8_t v[64];
+    for (int i = 0; i < 64; ++i) v[i] = static_cast<int8_t>(i % 2 ? -128 : 8 + (i < 32 ? g0 : g1));
+    return _mm512_load_si512(v);
+  }
+
+  const __m512i pick_[4] = {pick(0, 2), pick(1, 3), pick(4, 6), pick(5, 7)};
+  const __m512i d2_shift_ = _mm512_setr_epi32(0, 0, 4, 0, 0, 0, 4, 0, 0, 0, 4, 0, 0, 0, 4, 0);
+  const __m512i compact_ = _mm512_setr_epi64(0, 2, 4, 6, 0, 2, 4, 6);
+  const __m512i transpose_ = _mm512_setr_epi32(0, 4, 8, 12, 1, 5, 9, 13, 2, 6, 10, 14, 3, 7, 11, 15);
+  const __m512i dmin_words_ = _mm512_setr_epi32(0x00080000, 0x00180010, 0x00090001, 0x00190011, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0);
+  Scratch abuf_, bbuf_, dbuf_;
+  const __m512i* a_ = nullptr;  // per superblock 4 x 64 regrouped bytes
+  const __m512i* b_ = nullptr;  // per step 32 int16
+  const float* d_ = nullptr;    // per step [d_a of s = 0..3] twice
+};
+
+// Prefetch distance of OneTokenQ4K, past the step being read.
+constexpr int64_t kOneTokenKPrefetch = 4096;
+
+// Token t0 of the call against Q4_K rows [r0, r1) (n a multiple of 4 superblocks).
+inline void rows_one_token_q4k(const DotArgs& p, int64_t t0) {
+  const int64_t nsb = p.n / QK_K;
+  const auto* a = reinterpret_cast<const block_q8_K*>(p.a + t0 * p.a_stride);
+  float* y = p.y + t0 * p.ldy;
+  const auto& k = OneTokenQ4K::for_token(p, a, nsb);
+  for (int64_t r = p.r0; r < p.r1; ++r) {
+    const std::byte* row = p.w + r * p.w_stride;
+    y[r] = k.row(reinterpret_cast<const block_q4_K*>(row), nsb, reinterpret_cast<const char*>(row) + kOneTokenKPrefetch);
+  }
+}
