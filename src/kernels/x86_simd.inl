@@ -1104,9 +1104,9 @@ void rows_one_token(const DotArgs& p, int64_t t0) {
 template <typename K, int NT>
 void run_group(const DotArgs& p, int64_t t0) {
 #if BLOOMZ_X86_AVX512
-  if constexpr (NT == 1 && std::is_same_v<K, KQK<Q4KTraits, true>>) {
-    if ((p.n / QK_K) % OneTokenQ4K::kStep == 0) {
-      rows_one_token_q4k(p, t0);
+  if constexpr (NT == 1 && (std::is_same_v<K, KQK<Q4KTraits, true>> || std::is_same_v<K, KQK<Q6KTraits, true>>)) {
+    if ((p.n / QK_K) % kOneTokenKStep == 0) {
+      rows_one_token_k<std::conditional_t<std::is_same_v<K, KQK<Q4KTraits, true>>, OneTokenQ4K, OneTokenQ6K>>(p, t0);
       return;
     }
   }

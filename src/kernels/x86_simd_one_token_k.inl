@@ -1,5 +1,5 @@
-// One token against Q4_K rows in the file's layout (AVX-512 tables; included by x86_simd.inl inside
-// its anonymous namespace, after OneToken4).
+// One token against Q4_K and Q6_K rows in the file's layout (AVX-512 tables; included by
+// x86_simd.inl inside its anonymous namespace, after OneToken4).
 //
 // KQK takes a row one superblock at a time, and per superblock decodes the 12 scale bytes with
 // scalar code, reduces two sums across lanes and converts two fp16 scales: more work than the 128
@@ -8,29 +8,34 @@
 // scales and mins are decoded together in one register (lane s = superblock s), their integer sums
 // reduced together, and their float steps done in four lanes; only the row's running sum steps
 // superblock by superblock. Per superblock the exact integer sums and the float operations are
-// KQK's, s = s + (d_w * d_a * isum - dmin_w * d_a * imin), so the outputs are the same bits.
+// KQK's, s = s + (d_w * d_a * isum - dmin_w * d_a * imin) (Q6_K: s = s + d_w * d_a * isum), so the
+// outputs are the same bits.
 //
 // Q4_K (144-byte superblocks: fp16 d and dmin, 12 bytes of 6-bit scales and mins, 128 code bytes):
 // a 64-byte load of codes holds in its low nibbles sub-blocks (0, 2) and in its high ones (1, 3)
 // (the next 64 bytes: (4, 6) and (5, 7)), so the token's activations are regrouped once per call
 // to meet them, and each 32-element half takes its sub-block's scale from one vpshufb.
+constexpr int64_t kOneTokenKStep = 4;  // superblocks per step
+
+// What a one-token kernel K derives from the token (K::prepare), done once per call and kept by
+// each thread for the other row ranges of the same call (DotArgs::a_id), as OneToken4 does.
+template <typename K>
+const K& one_token_k_for(const DotArgs& p, const block_q8_K* a, int64_t nsb) {
+  static thread_local K k;
+  static thread_local uint64_t prepared_id = 0;
+  static thread_local const block_q8_K* prepared_a = nullptr;
+  if (p.a_id == 0 || p.a_id != prepared_id || a != prepared_a) {
+    k.prepare(a, nsb);
+    prepared_id = p.a_id;
+    prepared_a = a;
+  }
+  return k;
+}
+
 class OneTokenQ4K {
  public:
-  static constexpr int64_t kStep = 4;  // superblocks per step
-
-  // The token's regrouped activations, derived once per call and kept by each thread for the other
-  // row ranges of the same call (DotArgs::a_id), as OneToken4 does.
-  static const OneTokenQ4K& for_token(const DotArgs& p, const block_q8_K* a, int64_t nsb) {
-    static thread_local OneTokenQ4K k;
-    static thread_local uint64_t prepared_id = 0;
-    static thread_local const block_q8_K* prepared_a = nullptr;
-    if (p.a_id == 0 || p.a_id != prepared_id || a != prepared_a) {
-      k.prepare(a, nsb);
-      prepared_id = p.a_id;
-      prepared_a = a;
-    }
-    return k;
-  }
+  using Block = block_q4_K;
+  static constexpr int64_t kStep = kOneTokenKStep;
 
   // One row of nsb superblocks (a multiple of kStep); pf: bytes to prefetch at the rate the row is read.
   float row(const block_q4_K* w, int64_t nsb, const char* pf) const {
@@ -73,21 +78,7 @@ class OneTokenQ4K {
     return acc;
   }
 
- private:
-  // isum of superblock s (16 partial sums): codes . activations, each sub-block's half times its scale
-  template <int s>
-  __m512i superblock(const block_q4_K& b, __m512i scales, const __m512i* a) const {
-    const __m512i m4 = _mm512_set1_epi8(0x0F);
-    const __m512i z0 = _mm512_loadu_si512(b.qs), z1 = _mm512_loadu_si512(b.qs + 64);
-    const __m512i sc = _mm512_shuffle_i32x4(scales, scales, 0x55 * s);  // lane s to every lane
-    __m512i i = V16::dpwssd(_mm512_setzero_si512(), _mm512_maddubs_epi16(_mm512_and_si512(z0, m4), a[0]), _mm512_shuffle_epi8(sc, pick_[0]));
-    i = V16::dpwssd(i, _mm512_maddubs_epi16(_mm512_and_si512(_mm512_srli_epi16(z0, 4), m4), a[1]), _mm512_shuffle_epi8(sc, pick_[1]));
-    i = V16::dpwssd(i, _mm512_maddubs_epi16(_mm512_and_si512(z1, m4), a[2]), _mm512_shuffle_epi8(sc, pick_[2]));
-    return V16::dpwssd(i, _mm512_maddubs_epi16(_mm512_and_si512(_mm512_srli_epi16(z1, 4), m4), a[3]), _mm512_shuffle_epi8(sc, pick_[3]));
-  }
-
-  static __m128i load128(const block_q4_K* b) { return _mm_loadu_si128(reinterpret_cast<const __m128i*>(b)); }
-
+  // Regrouped activations, the B_g = bsums[2g] + bsums[2g + 1] in the order the mins meet them, d_a.
   void prepare(const block_q8_K* a, int64_t nsb) {
     auto* ag = abuf_.get<std::byte>(static_cast<size_t>(256 * nsb));
     auto* bg = bbuf_.get<int16_t>(static_cast<size_t>(8 * nsb));
@@ -114,6 +105,21 @@ class OneTokenQ4K {
     d_ = dg;
   }
 
+ private:
+  // isum of superblock s (16 partial sums): codes . activations, each sub-block's half times its scale
+  template <int s>
+  __m512i superblock(const block_q4_K& b, __m512i scales, const __m512i* a) const {
+    const __m512i m4 = _mm512_set1_epi8(0x0F);
+    const __m512i z0 = _mm512_loadu_si512(b.qs), z1 = _mm512_loadu_si512(b.qs + 64);
+    const __m512i sc = _mm512_shuffle_i32x4(scales, scales, 0x55 * s);  // lane s to every lane
+    __m512i i = V16::dpwssd(_mm512_setzero_si512(), _mm512_maddubs_epi16(_mm512_and_si512(z0, m4), a[0]), _mm512_shuffle_epi8(sc, pick_[0]));
+    i = V16::dpwssd(i, _mm512_maddubs_epi16(_mm512_and_si512(_mm512_srli_epi16(z0, 4), m4), a[1]), _mm512_shuffle_epi8(sc, pick_[1]));
+    i = V16::dpwssd(i, _mm512_maddubs_epi16(_mm512_and_si512(z1, m4), a[2]), _mm512_shuffle_epi8(sc, pick_[2]));
+    return V16::dpwssd(i, _mm512_maddubs_epi16(_mm512_and_si512(_mm512_srli_epi16(z1, 4), m4), a[3]), _mm512_shuffle_epi8(sc, pick_[3]));
+  }
+
+  static __m128i load128(const block_q4_K* b) { return _mm_loadu_si128(reinterpret_cast<const __m128i*>(b)); }
+
   static __m512i pick(int g0, int g1) {  // int16 lanes 0-15: byte 8 + g0 of the lane, lanes 16-31: 8 + g1
     alignas(64) int8_t v[64];
     for (int i = 0; i < 64; ++i) v[i] = static_cast<int8_t>(i % 2 ? -128 : 8 + (i < 32 ? g0 : g1));
@@ -131,17 +137,97 @@ class OneTokenQ4K {
   const float* d_ = nullptr;    // per step [d_a of s = 0..3] twice
 };
 
-// Prefetch distance of OneTokenQ4K, past the step being read.
-constexpr int64_t kOneTokenKPrefetch = 4096;
+// One token against Q6_K rows (210-byte superblocks: 128 bytes of low nibbles ql, 64 of high bit
+// pairs qh, 16 int8 scales, fp16 d): a 64-byte ql load holds elements 128n..128n+63 in its low
+// nibbles and 128n+64.. in its high ones, their high bits are qh (32 bytes, both halves) shifted
+// per 256-bit half, so the activations are read as they are. Codes are u = q + 32; the offset,
+// -32 * sum_h sc_h * bsum_h, starts each superblock's sum (sc_h * 32 and -bsum_h fit int16).
+class OneTokenQ6K {
+ public:
+  using Block = block_q6_K;
+  static constexpr int64_t kStep = kOneTokenKStep;
 
-// Token t0 of the call against Q4_K rows [r0, r1) (n a multiple of 4 superblocks).
-inline void rows_one_token_q4k(const DotArgs& p, int64_t t0) {
+  float row(const block_q6_K* w, int64_t nsb, const char* pf) const {
+    float acc = 0.0f;
+    for (int64_t sb = 0; sb < nsb; sb += kStep) {
+      for (int64_t o = 0; o < kStep * static_cast<int64_t>(sizeof(block_q6_K)); o += 64) _mm_prefetch(pf + o, _MM_HINT_T1);
+      pf += kStep * static_cast<int64_t>(sizeof(block_q6_K));
+      const block_q6_K* b4 = w + sb;
+      const __m512i part[kStep] = {superblock(b4[0], sb), superblock(b4[1], sb + 1), superblock(b4[2], sb + 2),
+                                   superblock(b4[3], sb + 3)};
+      __m512i v = transpose_add4(part);  // lane 4k + s: the k-th partial sum of superblock s
+      v = _mm512_add_epi32(v, _mm512_shuffle_i32x4(v, v, 0x4E));
+      v = _mm512_add_epi32(v, _mm512_shuffle_i32x4(v, v, 0xB1));
+      const __m128 sums = _mm_cvtepi32_ps(_mm512_castsi512_si128(v));
+      const __m128 dw = _mm_cvtph_ps(_mm_setr_epi16(static_cast<short>(b4[0].d), static_cast<short>(b4[1].d),
+                                                    static_cast<short>(b4[2].d), static_cast<short>(b4[3].d), 0, 0, 0, 0));
+      alignas(16) float step[kStep];
+      _mm_store_ps(step, _mm_mul_ps(_mm_mul_ps(dw, _mm_load_ps(d_ + sb)), sums));
+      for (int s = 0; s < kStep; ++s) acc += step[s];
+    }
+    return acc;
+  }
+
+  // -bsum_h per superblock, and d_a.
+  void prepare(const block_q8_K* a, int64_t nsb) {
+    auto* nb = bbuf_.get<int16_t>(static_cast<size_t>(16 * nsb));
+    auto* d = dbuf_.get<float>(static_cast<size_t>(nsb));
+    for (int64_t sb = 0; sb < nsb; ++sb) {
+      for (int h = 0; h < 16; ++h) nb[16 * sb + h] = static_cast<int16_t>(-a[sb].bsums[h]);
+      d[sb] = a[sb].d;
+    }
+    a_ = a;
+    nbsum_ = reinterpret_cast<const __m256i*>(nb);
+    d_ = d;
+  }
+
+ private:
+  // isum of superblock sb (16 partial sums), the offset included
+  __m512i superblock(const block_q6_K& b, int64_t sb) const {
+    const __m512i m4 = _mm512_set1_epi8(0x0F), m30 = _mm512_set1_epi8(0x30);
+    const __m256i sc16 = _mm256_cvtepi8_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(b.scales)));
+    __m512i i = _mm512_zextsi256_si512(_mm256_madd_epi16(_mm256_slli_epi16(sc16, 5), nbsum_[sb]));
+    const __m512i sc = _mm512_castsi256_si512(sc16);
+    const int8_t* q = a_[sb].qs;
+#pragma GCC unroll 2
+    for (int n = 0; n < 2; ++n) {
+      const __m512i l = _mm512_loadu_si512(b.ql + 64 * n);
+      const __m512i h = _mm512_broadcast_i64x4(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(b.qh + 32 * n)));
+      // elements 128n..+63: low nibbles, qh bits 0-1 (first half) and 2-3 (second) to bits 4-5
+      const __m512i u0 = _mm512_ternarylogic_epi32(_mm512_and_si512(l, m4), _mm512_sllv_epi64(h, shift_lo_), m30, 0xF8);
+      // elements 128n+64..+127: high nibbles, qh bits 4-5 and 6-7
+      const __m512i u1 = _mm512_ternarylogic_epi32(_mm512_and_si512(_mm512_srli_epi16(l, 4), m4), _mm512_srlv_epi64(h, shift_hi_), m30, 0xF8);
+      i = V16::dpwssd(i, _mm512_maddubs_epi16(u0, _mm512_loadu_si512(q + 128 * n)), _mm512_permutexvar_epi16(scale_index_[2 * n], sc));
+      i = V16::dpwssd(i, _mm512_maddubs_epi16(u1, _mm512_loadu_si512(q + 128 * n + 64)), _mm512_permutexvar_epi16(scale_index_[2 * n + 1], sc));
+    }
+    return i;
+  }
+
+  const __m512i shift_lo_ = _mm512_setr_epi64(4, 4, 4, 4, 2, 2, 2, 2);
+  const __m512i shift_hi_ = _mm512_setr_epi64(0, 0, 0, 0, 2, 2, 2, 2);
+  const __m512i scale_index_[4] = {pair_scale_index(0), pair_scale_index(1), pair_scale_index(2), pair_scale_index(3)};
+  Scratch bbuf_, dbuf_;
+  const block_q8_K* a_ = nullptr;
+  const __m256i* nbsum_ = nullptr;  // per superblock 16 int16
+  const float* d_ = nullptr;        // per superblock
+};
+
+// Prefetch distance of the one-token K-quant rows, into L2, ahead of the step being read. Zen 4,
+// avx512vnni table, 560m Q4_0 file (its Q6_K head), tokens alternating between two distances in
+// one bench run, against 4096: 8192 0.93x the time per token where the read probe gave 58-60
+// GB/s, 0.98-0.99x at 32 GB/s; 2048 1.17-1.20x; 12288-32768 0.95-0.99x; prefetcht0 at 4096 1.00x,
+// at 8192 1.09x.
+constexpr int64_t kOneTokenKPrefetch = 8192;
+
+// Token t0 of the call against rows [r0, r1) of K::Block (n a multiple of kOneTokenKStep superblocks).
+template <typename K>
+void rows_one_token_k(const DotArgs& p, int64_t t0) {
   const int64_t nsb = p.n / QK_K;
   const auto* a = reinterpret_cast<const block_q8_K*>(p.a + t0 * p.a_stride);
   float* y = p.y + t0 * p.ldy;
-  const auto& k = OneTokenQ4K::for_token(p, a, nsb);
+  const K& k = one_token_k_for<K>(p, a, nsb);
   for (int64_t r = p.r0; r < p.r1; ++r) {
     const std::byte* row = p.w + r * p.w_stride;
-    y[r] = k.row(reinterpret_cast<const block_q4_K*>(row), nsb, reinterpret_cast<const char*>(row) + kOneTokenKPrefetch);
+    y[r] = k.row(reinterpret_cast<const typename K::Block*>(row), nsb, reinterpret_cast<const char*>(row) + kOneTokenKPrefetch);
   }
 }

@@ -61,6 +61,7 @@ inline simde__m512 fmadd_ps(simde__m512 a, simde__m512 b, simde__m512 c) {
 inline simde__m512i cvtepu16_epi32(__m256i h) {
   return join(_mm256_cvtepu16_epi32(_mm256_castsi256_si128(h)), _mm256_cvtepu16_epi32(_mm256_extracti128_si256(h, 1)));
 }
+inline simde__m512i zextsi256_si512(__m256i a) { return join(a, _mm256_setzero_si256()); }
 inline simde__m512i cvtepu8_epi16(__m256i b) {
   return join(_mm256_cvtepu8_epi16(_mm256_castsi256_si128(b)), _mm256_cvtepu8_epi16(_mm256_extracti128_si256(b, 1)));
 }
@@ -291,6 +292,8 @@ inline __m256i cvtepi32_epi16(simde__m512i a) {
 #undef _mm512_cvtepu16_epi32
 #define _mm512_cvtepu16_epi32 ::bloomz::kernels::simde_compat::cvtepu16_epi32
 #define _mm512_cvtph_ps ::bloomz::kernels::simde_compat::cvtph_ps
+#undef _mm512_zextsi256_si512
+#define _mm512_zextsi256_si512 ::bloomz::kernels::simde_compat::zextsi256_si512
 #undef _mm512_cvtepu8_epi16
 #define _mm512_cvtepu8_epi16 ::bloomz::kernels::simde_compat::cvtepu8_epi16
 #undef _mm512_shuffle_epi32
