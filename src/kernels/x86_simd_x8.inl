@@ -47,6 +47,12 @@ inline __m256i add_scaled_dot(__m256i isum, const __m256i* c, const int8_t* q, _
 // t1 against t0: Q4_0 1.04x, Q4_K_M 1.08x, Q6_K 1.22x, Q8_0 0.79x.
 constexpr int64_t kT1PrefetchBytes = 4608;
 
+// The AVX-512 one-token kernels (T1Q4_0, T1Q4_K, T1Q6_K), prefetching into L2, reach further: Zen 4,
+// avx512vnni table, tokens alternating between two distances in one bench run (560m Q4_0 and 1b7
+// Q4_K_M files, repacked), 16 KB against 4.5 KB: 0.95-0.97x the time per token where the read
+// probe gave 52-59 GB/s, 0.99-1.00x at 28-37 GB/s; 9 KB 0.96x; 32 KB 0.98-1.00x (slow phases).
+constexpr int64_t kT1L2PrefetchBytes = 16384;
+
 // Below this many tokens the x8 dots stream one 8-row group at a time: at T = 1 (decoding,
 // memory-bound) the two-group kernels measured 0.5-0.8x the one-group ones (kernel-bench, Zen 5).
 constexpr int64_t kX8PairMinTokens = 4;
@@ -580,7 +586,7 @@ struct T1Q4_K {
   static constexpr int64_t kBlockBytes = 8 * static_cast<int64_t>(sizeof(block_q4_K));
   static constexpr int64_t kBlockElems = QK_K;
   static void prepare(const DotArgs& p, Scratch& buf, T1Acts& out) { t1_prepare_k<false>(p, buf, out); }
-  static __m256 run(const std::byte* group, const T1Acts& a, int64_t nsb) {
+  static __m256 run(const std::byte* group, const T1Acts& a, int64_t nsb, const char* pf_end) {
     const T1Steps steps;
     const __m512i m4 = _mm512_set1_epi8(0x0F), m6 = _mm512_set1_epi8(0x3F), m30 = _mm512_set1_epi8(0x30);
     // dword 3r + i of the scale area is word i of row r's 12 scale bytes
@@ -594,7 +600,8 @@ struct T1Q4_K {
     __m256 acc = _mm256_setzero_ps();
     for (int64_t sb = 0; sb < nsb; ++sb) {
       const std::byte* blk = group + sb * kBlockBytes;
-      for (int i = 0; i < kBlockBytes; i += 64) _mm_prefetch(reinterpret_cast<const char*>(blk) + kT1PrefetchBytes + i, _MM_HINT_T1);
+      if (const char* pf = reinterpret_cast<const char*>(blk) + kT1L2PrefetchBytes; pf < pf_end)
+        for (int i = 0; i < kBlockBytes; i += 64) _mm_prefetch(pf + i, _MM_HINT_T1);
       // scales: X = [D0 | D1], Y = [D2 | D2 >> 4] per row lane
       const __m512i sa = _mm512_loadu_si512(blk + 32);
       const __m512i sbv = _mm512_castsi256_si512(loadu(blk + 96));
@@ -635,13 +642,14 @@ struct T1Q6_K {
   static constexpr int64_t kBlockBytes = 8 * static_cast<int64_t>(sizeof(block_q6_K));
   static constexpr int64_t kBlockElems = QK_K;
   static void prepare(const DotArgs& p, Scratch& buf, T1Acts& out) { t1_prepare_k<true>(p, buf, out); }
-  static __m256 run(const std::byte* group, const T1Acts& a, int64_t nsb) {
+  static __m256 run(const std::byte* group, const T1Acts& a, int64_t nsb, const char* pf_end) {
     const T1Steps steps;
     const __m512i m4 = _mm512_set1_epi8(0x0F), m30 = _mm512_set1_epi8(0x30);
     __m256 acc = _mm256_setzero_ps();
     for (int64_t sb = 0; sb < nsb; ++sb) {
       const std::byte* blk = group + sb * kBlockBytes;
-      for (int i = 0; i < kBlockBytes; i += 64) _mm_prefetch(reinterpret_cast<const char*>(blk) + kT1PrefetchBytes + i, _MM_HINT_T1);
+      if (const char* pf = reinterpret_cast<const char*>(blk) + kT1L2PrefetchBytes; pf < pf_end)
+        for (int i = 0; i < kBlockBytes; i += 64) _mm_prefetch(pf + i, _MM_HINT_T1);
       const int8_t* act = a.q8k[sb].qs;
       const int32_t* off = a.extra + sb * 16;  // -32 * bsum_h: the codes are stored as q + 32
       __m512i isum = _mm512_setzero_si512();
@@ -690,13 +698,14 @@ struct T1Q4_0 {
     Tile32<W4_0>::prepare(p, buf, &a);
     out = T1Acts{a.off, a.d, a.a, nullptr};
   }
-  static __m256 run(const std::byte* group, const T1Acts& a, int64_t nb) {
+  static __m256 run(const std::byte* group, const T1Acts& a, int64_t nb, const char* pf_end) {
     const __m512i m4 = _mm512_set1_epi8(0x0F);
     const T1Steps steps;
     __m256 acc = _mm256_setzero_ps();
     for (int64_t b = 0; b < nb; ++b) {
       const std::byte* blk = group + b * kBlockBytes;
-      for (int i = 0; i < 3; ++i) _mm_prefetch(reinterpret_cast<const char*>(blk) + kT1PrefetchBytes + 64 * i, _MM_HINT_T1);
+      if (const char* pf = reinterpret_cast<const char*>(blk) + kT1L2PrefetchBytes; pf < pf_end)
+        for (int i = 0; i < 3; ++i) _mm_prefetch(pf + 64 * i, _MM_HINT_T1);
       const __m512i v0 = _mm512_loadu_si512(blk + 16), v1 = _mm512_loadu_si512(blk + 80);
       const __m512i q = T1Steps::load(a.q8[b].qs);  // steps: q[0..7], q[8..15], q[16..23], q[24..31]
       __m512i s = V16::dpbusd(_mm512_setzero_si512(), _mm512_and_si512(v0, m4), steps.step(q, 0));
@@ -725,7 +734,9 @@ void rect_x8_t1(const DotArgs& p) {
     prepared_a = p.a;
   }
   const int64_t nb = p.n / K::kBlockElems;
-  for (int64_t r = p.r0; r < p.r1; r += 8) _mm256_storeu_ps(p.y + r, K::run(p.w + (r / 8) * p.w_stride, acts, nb));
+  // no prefetching past the range: the rows after it are another thread's
+  const char* pf_end = reinterpret_cast<const char*>(p.w + (p.r1 + 7) / 8 * p.w_stride);
+  for (int64_t r = p.r0; r < p.r1; r += 8) _mm256_storeu_ps(p.y + r, K::run(p.w + (r / 8) * p.w_stride, acts, nb, pf_end));
 }
 #endif
 
