@@ -467,11 +467,13 @@ TEST_P(IsaVsRef, RectangleEqualsSingleCalls) {
   std::mt19937 rng(3);
   // 11 tokens run in groups of 4, 4 and 3; 5 in 4 and 1, the last token taking the one-token paths
   // from a token row other than 0; 1 token takes them alone (for Q4_0/Q8_0 in the file's layout, 4
-  // rows per pass: here rows 1-4, then 5-6 as a ragged pass) from a first row other than 0.
+  // rows per pass: here rows 1-4, then 5-6 as a ragged pass; for Q4_K/Q6_K one row at a time)
+  // from a first row other than 0.
   for (const int64_t toks : {int64_t{11}, int64_t{5}, int64_t{1}}) {
     for (WType w : kAllW) {
       const AType at = vec_dot_type(w);
-      const int64_t n = w_block_size(w) == 1 ? 300 : 2 * std::max<int64_t>(w_block_size(w), 256);
+      // K-quants: 4 superblocks, a whole step of the one-token Q4_K / Q6_K kernels
+      const int64_t n = w_block_size(w) == 1 ? 300 : w_block_size(w) == 256 ? 1024 : 512;
       const int64_t rows = 7;
       const Bytes wb = random_weights(w, n * rows, rng, Mode::Realistic);
       const Bytes ab = random_acts(at, n * toks, rng, Mode::Realistic);

@@ -1061,9 +1061,9 @@ class OneToken4 {
 
 template <typename Wt>
 using OneTokenSrc = std::conditional_t<std::is_same_v<Wt, W4_0>, OneTokenQ4_0Src, OneTokenQ8_0Src>;
+#endif
 
 #include "kernels/x86_simd_one_token_k.inl"
-#endif
 
 // Prefetch distance of the 4-row passes, past the next four rows. Zen 4 (avx512vnni), 560m
 // decode: 4 KB and 12 KB alike (Q4_0 102.8 / 102.3 t/s, Q8_0 83.5 / 80.8); kernel-bench from
@@ -1103,10 +1103,16 @@ void rows_one_token(const DotArgs& p, int64_t t0) {
 
 template <typename K, int NT>
 void run_group(const DotArgs& p, int64_t t0) {
-#if BLOOMZ_X86_AVX512
-  if constexpr (NT == 1 && (std::is_same_v<K, KQK<Q4KTraits, true>> || std::is_same_v<K, KQK<Q6KTraits, true>>)) {
+  if constexpr (NT == 1 && std::is_same_v<K, KQK<Q4KTraits, kAvx512>>) {
     if ((p.n / QK_K) % kOneTokenKStep == 0) {
-      rows_one_token_k<std::conditional_t<std::is_same_v<K, KQK<Q4KTraits, true>>, OneTokenQ4K, OneTokenQ6K>>(p, t0);
+      rows_one_token_k<OneTokenQ4K>(p, t0);
+      return;
+    }
+  }
+#if BLOOMZ_X86_AVX512
+  if constexpr (NT == 1 && std::is_same_v<K, KQK<Q6KTraits, true>>) {
+    if ((p.n / QK_K) % kOneTokenKStep == 0) {
+      rows_one_token_k<OneTokenQ6K>(p, t0);
       return;
     }
   }

@@ -1,5 +1,5 @@
-// One token against Q4_K and Q6_K rows in the file's layout (AVX-512 tables; included by
-// x86_simd.inl inside its anonymous namespace, after OneToken4).
+// One token against Q4_K rows (every table) and Q6_K rows (AVX-512 tables) in the file's layout
+// (included by x86_simd.inl inside its anonymous namespace, after OneToken4).
 //
 // KQK takes a row one superblock at a time, and per superblock decodes the 12 scale bytes with
 // scalar code, reduces two sums across lanes and converts two fp16 scales: more work than the 128
@@ -32,6 +32,7 @@ const K& one_token_k_for(const DotArgs& p, const block_q8_K* a, int64_t nsb) {
   return k;
 }
 
+#if BLOOMZ_X86_AVX512
 class OneTokenQ4K {
  public:
   using Block = block_q4_K;
@@ -212,7 +213,113 @@ class OneTokenQ6K {
   const float* d_ = nullptr;        // per superblock
 };
 
-// Prefetch distance of the one-token K-quant rows, into L2, ahead of the step being read. Zen 4,
+#else
+// The AVX2 table's form: 256-bit registers hold two superblocks' headers (lane = superblock), each
+// 32-byte load of codes is one sub-block in its low nibbles and the next in its high ones, so the
+// activations are read as they are; vpmaddubsw, then vpmaddwd by the sub-block's scale (one
+// vpshufb of the superblock's decoded scales), per 32 codes. Zen 4 running this table (`--isa
+// avx2`): kernel-bench, one thread, L2-resident, 13.8 -> 17.0 GB/s against KQK; 560m Q4_K_M
+// `--no-repack` decode 1.04x (docs/performance.md § 3.11).
+class OneTokenQ4K {
+ public:
+  using Block = block_q4_K;
+  static constexpr int64_t kStep = kOneTokenKStep;
+
+  float row(const block_q4_K* w, int64_t nsb, const char* pf) const {
+    const __m256i m6 = _mm256_set1_epi8(0x3F), m4 = _mm256_set1_epi8(0x0F), m30 = _mm256_set1_epi8(0x30);
+    const __m256i d2_shift = _mm256_setr_epi32(0, 0, 4, 0, 0, 0, 4, 0);
+    float acc = 0.0f;
+    for (int64_t sb = 0; sb < nsb; sb += kStep) {
+      for (int64_t o = 0; o < kStep * static_cast<int64_t>(sizeof(block_q4_K)); o += 64) _mm_prefetch(pf + o, _MM_HINT_T0);
+      pf += kStep * static_cast<int64_t>(sizeof(block_q4_K));
+      const block_q4_K* b4 = w + sb;
+      // lanes: superblocks (0, 1) and (2, 3); dwords [d dmin | D0 | D1 | D2], decoded as in the AVX-512 form
+      __m256i scales[2], mins[2], hdr[2];
+      for (int i = 0; i < 2; ++i) {
+        const __m256i h = _mm256_loadu2_m128i(reinterpret_cast<const __m128i*>(b4 + 2 * i + 1), reinterpret_cast<const __m128i*>(b4 + 2 * i));
+        const __m256i lo = _mm256_and_si256(h, m6);
+        const __m256i d2 = _mm256_srlv_epi32(_mm256_shuffle_epi32(h, 0xFF), d2_shift);
+        const __m256i hi = _mm256_or_si256(_mm256_and_si256(d2, m4), _mm256_and_si256(_mm256_srli_epi32(h, 2), m30));
+        scales[i] = _mm256_unpacklo_epi32(lo, hi);  // bytes 8-15 of each lane: sc0-7
+        mins[i] = _mm256_unpackhi_epi32(lo, hi);    // bytes 0-7: m0-7
+        hdr[i] = h;
+      }
+      __m256i part[kStep];
+      for (int s = 0; s < kStep; ++s) {
+        const __m256i sc = _mm256_permute4x64_epi64(scales[s / 2], s % 2 ? 0xEE : 0x44);  // its lane to both
+        const uint8_t* qs = b4[s].qs;
+        const int8_t* q = a_[sb + s].qs;
+        __m256i i = _mm256_setzero_si256();
+        for (int j = 0; j < 4; ++j) {  // sub-blocks 2j (low nibbles) and 2j + 1 (high)
+          const __m256i v = loadu(qs + 32 * j);
+          const __m256i pl = _mm256_maddubs_epi16(_mm256_and_si256(v, m4), loadu(q + 64 * j));
+          const __m256i ph = _mm256_maddubs_epi16(_mm256_and_si256(_mm256_srli_epi16(v, 4), m4), loadu(q + 64 * j + 32));
+          i = _mm256_add_epi32(i, _mm256_madd_epi16(pl, _mm256_shuffle_epi8(sc, loadu(kPicks.v[2 * j]))));
+          i = _mm256_add_epi32(i, _mm256_madd_epi16(ph, _mm256_shuffle_epi8(sc, loadu(kPicks.v[2 * j + 1]))));
+        }
+        part[s] = i;
+      }
+      // per 128-bit lane k: [part k of superblocks 0..3], then the two lanes added
+      const __m256i t0 = _mm256_add_epi32(_mm256_unpacklo_epi32(part[0], part[1]), _mm256_unpackhi_epi32(part[0], part[1]));
+      const __m256i t1 = _mm256_add_epi32(_mm256_unpacklo_epi32(part[2], part[3]), _mm256_unpackhi_epi32(part[2], part[3]));
+      const __m256i u = _mm256_add_epi32(_mm256_unpacklo_epi64(t0, t1), _mm256_unpackhi_epi64(t0, t1));
+      const __m128i isum = _mm_add_epi32(_mm256_castsi256_si128(u), _mm256_extracti128_si256(u, 1));
+      // imin: mins of superblocks (0, 2) and (1, 3) as words against B in that order
+      const __m256i m8 = _mm256_unpacklo_epi64(mins[0], mins[1]);  // lane 0: m of 0, 2; lane 1: of 1, 3
+      const __m256i ma = _mm256_madd_epi16(_mm256_cvtepu8_epi16(_mm256_castsi256_si128(m8)), b_[2 * (sb / kStep)]);
+      const __m256i mb = _mm256_madd_epi16(_mm256_cvtepu8_epi16(_mm256_extracti128_si256(m8, 1)), b_[2 * (sb / kStep) + 1]);
+      const __m256i h1 = _mm256_hadd_epi32(ma, mb);  // lane 0: 0 0 1 1, lane 1: 2 2 3 3 (pairs)
+      const __m256i h2 = _mm256_hadd_epi32(h1, h1);  // lane 0: 0 1 0 1, lane 1: 2 3 2 3
+      const __m128i imin = _mm_unpacklo_epi64(_mm256_castsi256_si128(h2), _mm256_extracti128_si256(h2, 1));
+      const __m256 sums = _mm256_cvtepi32_ps(_mm256_setr_m128i(isum, imin));
+      // dword 0 of each header (d, dmin): superblocks 0, 2, 1, 3 -> [d0 d1 d2 d3 | dmin0 .. dmin3]
+      const __m256i dd = _mm256_unpacklo_epi32(hdr[0], hdr[1]);
+      const __m128i dm = _mm_unpacklo_epi64(_mm256_castsi256_si128(dd), _mm256_extracti128_si256(dd, 1));
+      const __m256 dw = _mm256_cvtph_ps(_mm_shuffle_epi8(dm, _mm_setr_epi8(0, 1, 8, 9, 4, 5, 12, 13, 2, 3, 10, 11, 6, 7, 14, 15)));
+      const __m256 prod = _mm256_mul_ps(_mm256_mul_ps(dw, _mm256_load_ps(d_ + 2 * sb)), sums);
+      alignas(16) float step[kStep];
+      _mm_store_ps(step, _mm_sub_ps(_mm256_castps256_ps128(prod), _mm256_extractf128_ps(prod, 1)));
+      for (int s = 0; s < kStep; ++s) acc += step[s];
+    }
+    return acc;
+  }
+
+  // Per step the B_g = bsums[2g] + bsums[2g + 1] of superblocks (0, 2) then (1, 3), and d_a.
+  void prepare(const block_q8_K* a, int64_t nsb) {
+    auto* bg = bbuf_.get<int16_t>(static_cast<size_t>(8 * nsb));
+    auto* dg = dbuf_.get<float>(static_cast<size_t>(2 * nsb));
+    for (int64_t sb = 0; sb < nsb; ++sb) {
+      const int64_t s = sb % kStep;
+      int16_t* b = bg + 8 * (sb - s) + 16 * (s % 2) + 8 * (s / 2);
+      for (int g = 0; g < 8; ++g) b[g] = static_cast<int16_t>(a[sb].bsums[2 * g] + a[sb].bsums[2 * g + 1]);
+      float* d = dg + 2 * (sb - s);
+      d[s] = d[kStep + s] = a[sb].d;
+    }
+    a_ = a;
+    b_ = reinterpret_cast<const __m256i*>(bg);
+    d_ = dg;
+  }
+
+ private:
+  // vpshufb controls: every int16 lane = byte 8 + g (sub-block g's scale), zero-extended
+  struct Picks {
+    alignas(32) int8_t v[8][32];
+    Picks() {
+      for (int g = 0; g < 8; ++g)
+        for (int i = 0; i < 32; ++i) v[g][i] = static_cast<int8_t>(i % 2 ? -128 : 8 + g);
+    }
+  };
+  static inline const Picks kPicks{};
+
+  Scratch bbuf_, dbuf_;
+  const block_q8_K* a_ = nullptr;
+  const __m256i* b_ = nullptr;  // per step 2 x 16 int16
+  const float* d_ = nullptr;    // per step [d_a of s = 0..3] twice
+};
+#endif
+
+// Prefetch distance of the one-token K-quant rows ahead of the step being read (into L2 on the
+// AVX-512 tables; the AVX2 table prefetches into L1, as its other one-token dots do). Zen 4,
 // avx512vnni table, 560m Q4_0 file (its Q6_K head), tokens alternating between two distances in
 // one bench run, against 4096: 8192 0.93x the time per token where the read probe gave 58-60
 // GB/s, 0.98-0.99x at 32 GB/s; 2048 1.17-1.20x; 12288-32768 0.95-0.99x; prefetcht0 at 4096 1.00x,
