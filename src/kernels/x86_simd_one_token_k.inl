@@ -246,7 +246,8 @@ class OneTokenQ4K {
       }
       __m256i part[kStep];
       for (int s = 0; s < kStep; ++s) {
-        const __m256i sc = _mm256_permute4x64_epi64(scales[s / 2], s % 2 ? 0xEE : 0x44);  // its lane to both
+        // its lane to both (the immediate spelled out: s is not a constant without unrolling)
+        const __m256i sc = s % 2 ? _mm256_permute4x64_epi64(scales[s / 2], 0xEE) : _mm256_permute4x64_epi64(scales[s / 2], 0x44);
         const uint8_t* qs = b4[s].qs;
         const int8_t* q = a_[sb + s].qs;
         __m256i i = _mm256_setzero_si256();
