@@ -901,6 +901,22 @@ void rows_one_token_1(const typename Wt::Block* w, const typename K32<Wt>::templ
   *y = acc;
 }
 
+// A one-token kernel K with what it derives from the token (K::prepare(a, n)): derived once per
+// call and kept by each thread for the other row ranges of the same call (DotArgs::a_id), as
+// rect_x8_t1 does.
+template <typename K, typename A>
+const K& token_kernel_for(const DotArgs& p, const A* a, int64_t n) {
+  static thread_local K k;
+  static thread_local uint64_t prepared_id = 0;
+  static thread_local const A* prepared_a = nullptr;
+  if (p.a_id == 0 || p.a_id != prepared_id || a != prepared_a) {
+    k.prepare(a, n);
+    prepared_id = p.a_id;
+    prepared_a = a;
+  }
+  return k;
+}
+
 #if BLOOMZ_X86_AVX512
 // AVX-512 tables: four neighbouring rows per pass, 8 blocks of each per step. Each row's 8 block
 // sums come out of 512-bit dot products as two registers, one block per 128-bit lane (4 partial
@@ -987,18 +1003,21 @@ template <typename Src>
 class OneToken4 {
  public:
   using Block = typename Src::W::Block;
-  // The token's activations as rows4 reads them, derived once per call and kept by each thread
-  // for the other row ranges of the same call (DotArgs::a_id), as rect_x8_t1 does.
-  static const OneToken4& for_token(const DotArgs& p, const block_q8_0* a, int64_t nb) {
-    static thread_local OneToken4 k;
-    static thread_local uint64_t prepared_id = 0;
-    static thread_local const block_q8_0* prepared_a = nullptr;
-    if (p.a_id == 0 || p.a_id != prepared_id || a != prepared_a) {
-      k.prepare(a, nb);
-      prepared_id = p.a_id;
-      prepared_a = a;
+  // The token's activations as rows4 reads them (token_kernel_for keeps them per call): regrouped
+  // codes; d_a and the offset term of each block, repeated for the four rows' lanes.
+  void prepare(const block_q8_0* a, int64_t nb) {
+    auto* g = abuf_.get<std::byte>(static_cast<size_t>(32 * nb));
+    auto* d4 = dbuf_.get<float>(static_cast<size_t>(4 * nb));
+    auto* off4 = obuf_.get<int32_t>(static_cast<size_t>(4 * nb));
+    for (int64_t b = 0; b < nb; ++b) {
+      Src::regroup(a, b, g);
+      const float d = h2f(a[b].d);
+      const int32_t off = Src::kOffset == 0 ? 0 : Src::kOffset * sum_q8(a[b].qs);
+      for (int i = 0; i < 4; ++i) d4[4 * b + i] = d, off4[4 * b + i] = off;
     }
-    return k;
+    a_ = reinterpret_cast<const __m512i*>(g);
+    d4_ = d4;
+    off4_ = off4;
   }
 
   // Rows w[0..3] (repeats allowed for a ragged tail) -> y4[0..3]; pf: the bytes to prefetch, at
@@ -1036,22 +1055,6 @@ class OneToken4 {
     return _mm_fmadd_ps(_mm512_extractf32x4_ps(s, 3), _mm512_extractf32x4_ps(x, 3), acc);
   }
 
-  // regrouped codes; d_a and the offset term of each block, repeated for the four rows' lanes
-  void prepare(const block_q8_0* a, int64_t nb) {
-    auto* g = abuf_.get<std::byte>(static_cast<size_t>(32 * nb));
-    auto* d4 = dbuf_.get<float>(static_cast<size_t>(4 * nb));
-    auto* off4 = obuf_.get<int32_t>(static_cast<size_t>(4 * nb));
-    for (int64_t b = 0; b < nb; ++b) {
-      Src::regroup(a, b, g);
-      const float d = h2f(a[b].d);
-      const int32_t off = Src::kOffset == 0 ? 0 : Src::kOffset * sum_q8(a[b].qs);
-      for (int i = 0; i < 4; ++i) d4[4 * b + i] = d, off4[4 * b + i] = off;
-    }
-    a_ = reinterpret_cast<const __m512i*>(g);
-    d4_ = d4;
-    off4_ = off4;
-  }
-
   Src src_;
   Scratch abuf_, dbuf_, obuf_;
   const __m512i* a_ = nullptr;
@@ -1079,7 +1082,7 @@ void rows_one_token(const DotArgs& p, int64_t t0) {
   float* y = p.y + t0 * p.ldy;
   auto row = [&](int64_t r) { return reinterpret_cast<const Block*>(p.w + r * p.w_stride); };
 #if BLOOMZ_X86_AVX512
-  const auto& k = OneToken4<OneTokenSrc<Wt>>::for_token(p, reinterpret_cast<const block_q8_0*>(a), nb);
+  const auto& k = token_kernel_for<OneToken4<OneTokenSrc<Wt>>>(p, reinterpret_cast<const block_q8_0*>(a), nb);
   for (int64_t r = p.r0; r < p.r1; r += 4) {
     const int64_t nr = p.r1 - r < 4 ? p.r1 - r : 4;
     const Block* w[4];
@@ -1103,20 +1106,12 @@ void rows_one_token(const DotArgs& p, int64_t t0) {
 
 template <typename K, int NT>
 void run_group(const DotArgs& p, int64_t t0) {
-  if constexpr (NT == 1 && std::is_same_v<K, KQK<Q4KTraits, kAvx512>>) {
+  if constexpr (NT == 1 && !std::is_void_v<typename OneTokenKOf<K>::type>) {
     if ((p.n / QK_K) % kOneTokenKStep == 0) {
-      rows_one_token_k<OneTokenQ4K>(p, t0);
+      rows_one_token_k<typename OneTokenKOf<K>::type>(p, t0);
       return;
     }
   }
-#if BLOOMZ_X86_AVX512
-  if constexpr (NT == 1 && std::is_same_v<K, KQK<Q6KTraits, true>>) {
-    if ((p.n / QK_K) % kOneTokenKStep == 0) {
-      rows_one_token_k<OneTokenQ6K>(p, t0);
-      return;
-    }
-  }
-#endif
   if constexpr (Tiled8<K>) {
     if constexpr (NT == 1 && kHasOneTokenPath<typename K::W>) {
       if ((p.n / 32) % 8 == 0) {

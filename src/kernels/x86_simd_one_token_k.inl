@@ -17,21 +17,6 @@
 // to meet them, and each 32-element half takes its sub-block's scale from one vpshufb.
 constexpr int64_t kOneTokenKStep = 4;  // superblocks per step
 
-// What a one-token kernel K derives from the token (K::prepare), done once per call and kept by
-// each thread for the other row ranges of the same call (DotArgs::a_id), as OneToken4 does.
-template <typename K>
-const K& one_token_k_for(const DotArgs& p, const block_q8_K* a, int64_t nsb) {
-  static thread_local K k;
-  static thread_local uint64_t prepared_id = 0;
-  static thread_local const block_q8_K* prepared_a = nullptr;
-  if (p.a_id == 0 || p.a_id != prepared_id || a != prepared_a) {
-    k.prepare(a, nsb);
-    prepared_id = p.a_id;
-    prepared_a = a;
-  }
-  return k;
-}
-
 #if BLOOMZ_X86_AVX512
 class OneTokenQ4K {
  public:
@@ -333,9 +318,25 @@ void rows_one_token_k(const DotArgs& p, int64_t t0) {
   const int64_t nsb = p.n / QK_K;
   const auto* a = reinterpret_cast<const block_q8_K*>(p.a + t0 * p.a_stride);
   float* y = p.y + t0 * p.ldy;
-  const K& k = one_token_k_for<K>(p, a, nsb);
+  const K& k = token_kernel_for<K>(p, a, nsb);
   for (int64_t r = p.r0; r < p.r1; ++r) {
     const std::byte* row = p.w + r * p.w_stride;
     y[r] = k.row(reinterpret_cast<const typename K::Block*>(row), nsb, reinterpret_cast<const char*>(row) + kOneTokenKPrefetch);
   }
 }
+
+// The one-token kernel of a file-layout row kernel K, if it has one (void otherwise).
+template <typename K>
+struct OneTokenKOf {
+  using type = void;
+};
+template <>
+struct OneTokenKOf<KQK<Q4KTraits, kAvx512>> {
+  using type = OneTokenQ4K;
+};
+#if BLOOMZ_X86_AVX512
+template <>
+struct OneTokenKOf<KQK<Q6KTraits, true>> {
+  using type = OneTokenQ6K;
+};
+#endif
