@@ -4,8 +4,8 @@
 // KQK takes a row one superblock at a time, and per superblock decodes the 12 scale bytes with
 // scalar code, reduces two sums across lanes and converts two fp16 scales: more work than the 128
 // code bytes themselves (35 cycles per superblock on Zen 4, avx512vnni table, weights in L2: 16.7
-// GB/s per thread; 25.4 in this form). Here one row is taken
-// four superblocks per step (a 1024-column row of bloomz-560m is one step): the four superblocks'
+// GB/s per thread; 25.4 in this form). Here one row is taken four superblocks per step (a
+// 1024-column row of bloomz-560m is one step): the four superblocks'
 // scales and mins are decoded together in one register (lane s = superblock s), their integer sums
 // reduced together, and their float steps done in four lanes; only the row's running sum steps
 // superblock by superblock. Per superblock the exact integer sums and the float operations are
