@@ -176,6 +176,11 @@ void check_tokens(std::span<const int32_t> tokens, int64_t n_vocab) {
 }  // namespace
 
 std::span<const float> Session::eval(std::span<const int32_t> tokens, LogitsMode mode) {
+  eval_chunks(tokens, mode, true);
+  return logits_;
+}
+
+void Session::eval_chunks(std::span<const int32_t> tokens, LogitsMode mode, bool run_head) {
   const int64_t n = static_cast<int64_t>(tokens.size());
   const int64_t V = model_.config().n_vocab;
   if (n == 0) throw Error(ErrorKind::Runtime, "no tokens to evaluate");
@@ -183,7 +188,7 @@ std::span<const float> Session::eval(std::span<const int32_t> tokens, LogitsMode
     throw Error(ErrorKind::Runtime, fmt::format("{} tokens do not fit in the context: {} already used of {} (-c/--ctx-size)", n, n_past_, n_ctx_));
   }
   check_tokens(tokens, V);
-  const size_t rows = mode == LogitsMode::All ? static_cast<size_t>(n) : (mode == LogitsMode::Last ? 1 : 0);
+  const size_t rows = !run_head || mode == LogitsMode::None ? 0 : (mode == LogitsMode::All ? static_cast<size_t>(n) : 1);
   logits_.resize(rows * static_cast<size_t>(V));
   std::vector<Row> batch;
   buf_->reserve_rows(std::min(buf_->n_batch, n), model_.config().n_embd, model_.config().n_ff);
@@ -193,11 +198,24 @@ std::span<const float> Session::eval(std::span<const int32_t> tokens, LogitsMode
     batch.clear();
     for (int64_t i = 0; i < len; ++i) batch.push_back({this, n_past_ + i, tokens[static_cast<size_t>(done + i)]});
     float* out = nullptr;
-    if (mode == LogitsMode::All) out = logits_.data() + static_cast<size_t>(done) * static_cast<size_t>(V);
-    if (mode == LogitsMode::Last && last_chunk) out = logits_.data();
+    if (run_head && mode == LogitsMode::All) out = logits_.data() + static_cast<size_t>(done) * static_cast<size_t>(V);
+    if (run_head && mode == LogitsMode::Last && last_chunk) out = logits_.data();
     forward_rows(batch, *buf_, mode == LogitsMode::All, mode == LogitsMode::Last && last_chunk, out);
   }
-  return logits_;
+}
+
+std::optional<int32_t> Session::eval_argmax(std::span<const int32_t> tokens, int32_t banned) {
+  const HeadScreen* screen = model_.head_screen();
+  if (screen == nullptr) {
+    eval(tokens, LogitsMode::Last);
+    return std::nullopt;
+  }
+  eval_chunks(tokens, LogitsMode::Last, false);
+  const float* x = buf_->cur.data();  // the last row's head input (forward_rows)
+  if (std::optional<int32_t> id = screen->argmax(x, banned, screen_scratch_, ws_)) return id;
+  logits_.resize(static_cast<size_t>(model_.config().n_vocab));
+  matmul(model_.output, x, 1, logits_.data(), ws_);
+  return std::nullopt;
 }
 
 std::span<const float> Session::eval_together(std::span<Session* const> sessions, std::span<const int32_t> tokens) {
@@ -353,7 +371,7 @@ void Session::forward_rows(std::span<const Row> rows, Buffers& b, bool want_all,
     parallel_for(first, T, [&](int64_t t) {
       ops::layer_norm(b.x.data() + t * E, b.cur.data() + (t - first) * E, E, m.output_norm_w, m.output_norm_b, eps);
     });
-    matmul(m.output, b.cur.data(), T - first, logits_out, ws);
+    if (logits_out != nullptr) matmul(m.output, b.cur.data(), T - first, logits_out, ws);
   }
 }
 

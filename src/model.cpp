@@ -160,6 +160,14 @@ void Model::start_prefault() {
   });
 }
 
+const HeadScreen* Model::head_screen() const {
+  std::call_once(screen_once_, [this] {
+    stop_prefault();  // the build reads the whole head over every thread
+    screen_ = HeadScreen::build(output, file_);
+  });
+  return screen_.get();
+}
+
 void Model::stop_prefault() const {
   prefault_.request_stop();
 }

@@ -339,6 +339,15 @@ int32_t Sampler::pick(float temp) {
   return last_positive;  // only reached through rounding when r is within an ulp of total
 }
 
+bool Sampler::plain_argmax() const {
+  const SamplerParams& p = params_;
+  const bool penalties_on =
+      p.repeat_last_n != 0 && (p.repeat_penalty != 1.0f || p.frequency_penalty != 0.0f || p.presence_penalty != 0.0f);
+  return !(p.temp > 0.0f) && p.logit_bias.empty() && !penalties_on;
+}
+
+int32_t Sampler::banned_id() const { return params_.ignore_eos ? params_.eos_id : -1; }
+
 int32_t Sampler::sample(std::span<const float> logits, std::span<const int32_t> history) {
   if (logits.empty()) return -1;
   const SamplerParams& p = params_;
@@ -346,9 +355,7 @@ int32_t Sampler::sample(std::span<const float> logits, std::span<const int32_t> 
   // Greedy with nothing that changes a logit: the arg-max of the logits themselves, without the
   // working copy (a vocabulary-sized copy per token and sequence). An EOS that wins although
   // ignore_eos bans it takes the full path below, where it has -inf.
-  const bool penalties_on =
-      p.repeat_last_n != 0 && (p.repeat_penalty != 1.0f || p.frequency_penalty != 0.0f || p.presence_penalty != 0.0f);
-  if (greedy && p.logit_bias.empty() && !penalties_on) {
+  if (plain_argmax()) {
     const int32_t tok = argmax_first(logits.data(), logits.size());
     if (!(p.ignore_eos && tok == p.eos_id)) return tok;
   }

@@ -548,6 +548,78 @@ TEST_P(IsaVsRef, BiasGeluMatchesReference) {
   for (size_t i = 0; i < x.size(); ++i) ASSERT_EQ(r[i], e[i]) << i;
 }
 
+// LM-head screening: the quantizer gives the reference's codes and stats bit for bit on every
+// table (odd lengths for the scalar tails; zero rows, subnormals, +-65504, exact halves), refuses
+// Inf and NaN anywhere in the row, and every code is within err of the value. The screen dot is
+// within the rounding bound head_screen.hpp relies on, against a double evaluation.
+TEST_P(IsaVsRef, ScreenQuantizeMatchesReference) {
+  if (!kt_->screen_quantize) GTEST_SKIP() << "no screen_quantize entry (the screen uses the reference's)";
+  std::mt19937 rng(17);
+  std::normal_distribution<float> nd(0.0f, 0.05f);
+  for (int64_t n : {1, 7, 8, 9, 31, 64, 100, 1024, 2049}) {
+    for (int kind = 0; kind < 6; ++kind) {
+      std::vector<uint16_t> w(static_cast<size_t>(n));
+      for (size_t i = 0; i < w.size(); ++i) {
+        float v = nd(rng);
+        if (kind == 1) v = 0.0f;                                              // an all-zero row
+        if (kind == 2) v = std::ldexp(nd(rng), -20);                          // subnormal fp16
+        if (kind == 3) v = (i % 3 == 0) ? ((i % 2) ? 65504.0f : -65504.0f) : nd(rng) * 1000.0f;
+        if (kind == 4) v = static_cast<float>(static_cast<int>(i % 255) - 127) * 0.5f;  // exact halves of codes
+        w[i] = fp32_to_fp16(v);
+      }
+      if (kind == 5) w[static_cast<size_t>(rng() % static_cast<uint32_t>(n))] = 0x3C00;  // a 1.0 among the small values
+      std::vector<int8_t> qr(w.size()), qs(w.size(), 99);
+      ScreenRowStats sr{}, ss{};
+      ASSERT_TRUE(table_ref().screen_quantize(w.data(), qr.data(), n, &sr));
+      ASSERT_TRUE(kt_->screen_quantize(w.data(), qs.data(), n, &ss));
+      ASSERT_EQ(qr, qs) << "n=" << n << " kind=" << kind;
+      ASSERT_EQ(std::memcmp(&sr, &ss, sizeof sr), 0) << "n=" << n << " kind=" << kind;
+      for (size_t i = 0; i < w.size(); ++i) {
+        const double v = fp16_to_fp32(w[i]);
+        ASSERT_LE(std::fabs(v - static_cast<double>(sr.scale) * qr[i]), static_cast<double>(sr.err) * (1 + 1e-6)) << i;
+        ASSERT_LE(std::fabs(static_cast<double>(qr[i])), 127.0);
+      }
+      ASSERT_LE(sr.err, sr.scale * 0.5f * (1 + 1e-5f)) << "n=" << n << " kind=" << kind;
+      for (uint16_t bad : {uint16_t{0x7C00}, uint16_t{0xFC00}, uint16_t{0x7E00}}) {  // +Inf, -Inf, NaN
+        std::vector<uint16_t> wb = w;
+        wb[static_cast<size_t>(rng() % static_cast<uint32_t>(n))] = bad;
+        ASSERT_FALSE(kt_->screen_quantize(wb.data(), qs.data(), n, &ss)) << "n=" << n;
+      }
+    }
+  }
+}
+
+TEST_P(IsaVsRef, ScreenDotWithinBound) {
+  if (!kt_->screen_dot) GTEST_SKIP() << "no screen_dot entry (the screen uses the reference's)";
+  std::mt19937 rng(19);
+  std::normal_distribution<float> nd(0.0f, 1.0f);
+  for (int64_t n : {1, 8, 15, 16, 33, 100, 1024, 2050}) {
+    const int64_t rows = 37;
+    std::vector<int8_t> q(static_cast<size_t>(rows * n));
+    for (auto& c : q) c = static_cast<int8_t>(static_cast<int>(rng() % 255) - 127);
+    std::vector<float> scale(static_cast<size_t>(rows)), x(static_cast<size_t>(n));
+    for (auto& v : scale) v = std::fabs(nd(rng)) * 0.01f;
+    scale[3] = 0.0f;
+    for (auto& v : x) v = fp16_to_fp32(fp32_to_fp16(nd(rng) * 3.0f));  // fp16 values, as the screen gives
+    std::vector<float> out(static_cast<size_t>(rows), -1.0f);
+    kt_->screen_dot(ScreenDotArgs{q.data(), scale.data(), x.data(), n, 5, rows, out.data()});
+    for (int64_t r = 0; r < rows; ++r) {
+      if (r < 5) {
+        ASSERT_EQ(out[static_cast<size_t>(r)], -1.0f) << "row outside [r0, r1) written";
+        continue;
+      }
+      double exact = 0, mag = 0;
+      for (int64_t i = 0; i < n; ++i) {
+        exact += static_cast<double>(q[static_cast<size_t>(r * n + i)]) * x[static_cast<size_t>(i)];
+        mag += std::fabs(static_cast<double>(q[static_cast<size_t>(r * n + i)]) * x[static_cast<size_t>(i)]);
+      }
+      const double s = scale[static_cast<size_t>(r)];
+      const double bound = (static_cast<double>(n + 4) * std::ldexp(1.0, -24) * mag + std::ldexp(1.0, -24) * std::fabs(exact)) * s * 1.01;
+      ASSERT_LE(std::fabs(out[static_cast<size_t>(r)] - s * exact), bound) << "n=" << n << " r=" << r;
+    }
+  }
+}
+
 // Attention over an fp16 cache: every table within a small bound of the reference, and the
 // reference within a bound of a double-precision evaluation of the same formula.
 TEST_P(IsaVsRef, AttentionF16WithinBound) {

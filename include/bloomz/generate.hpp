@@ -55,6 +55,13 @@ class Generation {
   // rules. Returns the token to evaluate next, or nullopt when the sequence has finished.
   // n_past/n_ctx are the session's, for the "context" rule.
   std::optional<int32_t> step(std::span<const float> logits, int64_t n_past, int64_t n_ctx);
+  // The same with the token already picked by the caller: the arg-max that sample() would give,
+  // found by Session::eval_argmax (only when picks_argmax()).
+  std::optional<int32_t> step_with(int32_t token, int64_t n_past, int64_t n_ctx);
+  // The next pick is the plain arg-max over every id but banned() (Sampler::plain_argmax) and no
+  // logprobs are asked for, so the caller may pick it without every logit.
+  bool picks_argmax() const { return req_.logprobs == 0 && sampler_.plain_argmax(); }
+  int32_t banned() const { return sampler_.banned_id(); }
   // Ends the sequence early (Ctrl-C): reason "cancelled".
   void cancel();
   bool done() const { return done_; }

@@ -53,6 +53,14 @@ void bias_gelu(float* x, const float* b, int64_t n);
 // f32 -> fp16, round to nearest even.
 void to_fp16(const float* x, uint16_t* y, int64_t n);
 
+// LM-head screening (head_screen.hpp; src/kernels/kernels.hpp has the arithmetic). One fp16 row of
+// n values -> n int8 codes round(w * 127 / amax), with scale = amax / 127, err = the largest
+// |w - scale * code| (as one fused multiply-add gives it) and amax = max |w|; false when the row
+// holds Inf or NaN. The same bits on every kernel table.
+bool screen_quantize_row(const uint16_t* w, int8_t* q, int64_t n, float& scale, float& err, float& amax);
+// out[r] = scale[r] * sum_i q[r * n + i] * x[i] for r in [r0, r1), summed in any order.
+void screen_dot(const int8_t* q, const float* scale, const float* x, int64_t n, int64_t r0, int64_t r1, float* out);
+
 // Dequantize n elements (a multiple of the block size) of any supported type to f32.
 void dequantize_row(GgmlType type, const std::byte* src, float* dst, int64_t n);
 // Row r of a matrix (w.cols floats), whatever its layout (x8 matrices: through their 8-row group).

@@ -5,12 +5,14 @@
 #pragma once
 
 #include <memory>
+#include <mutex>
 #include <string>
 #include <thread>
 #include <vector>
 
 #include "bloomz/config.hpp"
 #include "bloomz/gguf.hpp"
+#include "bloomz/head_screen.hpp"
 #include "bloomz/mapped_file.hpp"
 #include "bloomz/tensor.hpp"
 
@@ -73,6 +75,12 @@ class Model {
   // thread would take a core from it (its pages then fault in inside the pass, as without it).
   void stop_prefault() const;
 
+  // The LM head's screen for greedy decoding (head_screen.hpp), built on the first call (once,
+  // whichever thread asks); nullptr when the head cannot be screened (not fp16, or Inf/NaN in it).
+  const HeadScreen* head_screen() const;
+  // The screen if head_screen() has built it (call after it returned; for logs), else nullptr.
+  const HeadScreen* head_screen_if_built() const { return screen_.get(); }
+
   // Bytes of weights one decoded token reads (every matrix once; the embedding row is tiny).
   int64_t weight_bytes_per_token() const;
   int64_t n_params() const;  // every tensor in the file, as llama.cpp counts
@@ -88,6 +96,8 @@ class Model {
   int64_t repacked_bytes_ = 0;
   GgufFile gguf_;
   BloomConfig config_;
+  mutable std::once_flag screen_once_;
+  mutable std::unique_ptr<HeadScreen> screen_;
   mutable std::jthread prefault_;  // last: stopped and joined before the mapping goes
 };
 

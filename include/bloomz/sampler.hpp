@@ -58,6 +58,11 @@ class Sampler {
   // Ids in logit_bias / history outside [0, n_vocab) are ignored. Returns -1 for empty logits.
   int32_t sample(std::span<const float> logits, std::span<const int32_t> history);
   const SamplerParams& params() const;
+  // Greedy with no logit bias and no penalties: sample() then gives the arg-max of the raw logits
+  // (lowest id on ties) over every id but banned_id(), which a caller may find another way
+  // (Session::eval_argmax).
+  bool plain_argmax() const;
+  int32_t banned_id() const;  // eos_id with ignore_eos, else -1
 
  private:
   struct Candidate {

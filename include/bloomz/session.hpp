@@ -5,9 +5,11 @@
 
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <span>
 #include <vector>
 
+#include "bloomz/head_screen.hpp"
 #include "bloomz/matmul.hpp"
 #include "bloomz/model.hpp"
 
@@ -43,6 +45,14 @@ class Session {
   // Throws Error(Runtime) when the tokens do not fit in the context, or a token id is out of range.
   std::span<const float> eval(std::span<const int32_t> tokens, LogitsMode mode);
 
+  // Greedy decoding's shortcut: evaluates tokens as eval(tokens, Last) does and returns the
+  // arg-max of the last row's logits over the ids other than `banned` (< 0: none), lowest id on
+  // ties, computing only the logits that could be it when the model's head has a screen
+  // (head_screen.hpp). nullopt when it computed the whole row instead: logits() then holds it.
+  std::optional<int32_t> eval_argmax(std::span<const int32_t> tokens, int32_t banned);
+  // The logits the last eval() or eval_argmax() left (empty after a screened eval_argmax()).
+  std::span<const float> logits() const { return logits_; }
+
   int64_t n_past() const { return n_past_; }
   int64_t n_ctx() const { return n_ctx_; }
   int64_t n_vocab() const { return model_.config().n_vocab; }
@@ -59,7 +69,12 @@ class Session {
  private:
   struct Buffers;
   struct Row;
+  // want_last with logits_out == nullptr: the last row's head input (output_norm) is left in the
+  // scratch's first row and the head is not run.
   static void forward_rows(std::span<const Row> rows, Buffers& scratch, bool want_all, bool want_last, float* logits_out);
+  // eval()'s checks and batches; run_head false: the head is not run (mode Last: the last row's
+  // head input is left in the scratch's first row).
+  void eval_chunks(std::span<const int32_t> tokens, LogitsMode mode, bool run_head);
 
   const Model& model_;
   SessionOptions options_;
@@ -68,6 +83,7 @@ class Session {
   std::unique_ptr<Buffers> buf_;
   std::vector<float> logits_;
   MatmulWorkspace ws_;
+  HeadScreen::Scratch screen_scratch_;
 };
 
 }  // namespace bloomz

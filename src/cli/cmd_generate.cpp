@@ -137,6 +137,10 @@ int run_generate(GenOptions& opt, const CommonOptions& common) {
     write_stdout(piece);
     if (tty) flush_stdout();
   }, &stop_requested());
+  if (const HeadScreen* hs = model->head_screen_if_built(); hs != nullptr && hs->calls() > 0) {
+    spdlog::debug("LM head screen: built in {:.1f} ms ({:.1f} MiB); {:.1f} candidate rows per token", hs->build_ms(),
+                  static_cast<double>(hs->bytes()) / (1 << 20), static_cast<double>(hs->candidates_total()) / static_cast<double>(hs->calls()));
+  }
   if (opt.json) {
     write_stdout(dump(result_json(nullptr, prompt, req, r, tok, seed, load_ms)));
   } else if (tty) {

@@ -84,6 +84,26 @@ using AttnQ8Fn = void (*)(const AttnQ8Args&);
 // indexed by fp16(x + b), followed by at least 2 bytes of padding.
 using BiasGeluFn = void (*)(float* x, const float* b, int64_t n, const uint16_t* table);
 
+// LM-head screening (head_screen.hpp), which needs no particular order of float operations.
+// screen_quantize: one fp16 row of n values -> n int8 codes q_i = round-to-nearest-even(w_i * (127 /
+// amax)), amax = max |w_i| (all 0 when amax is 0), and the row's stats: scale = amax / 127,
+// err = max |fma(-scale, q_i, w_i)|, amax. Returns false (stats unset) when the row holds Inf or NaN.
+// Bit-identical on every table.
+struct ScreenRowStats {
+  float scale, err, amax;
+};
+using ScreenQuantizeFn = bool (*)(const uint16_t* w, int8_t* q, int64_t n, ScreenRowStats* stats);
+// screen_dot: out[r] = scale[r] * sum_i q[r * n + i] * x[i] for r in [r0, r1), the sum in any
+// order (every product is exact in f32: 8-bit times fp16 values).
+struct ScreenDotArgs {
+  const int8_t* q;
+  const float* scale;
+  const float* x;
+  int64_t n, r0, r1;
+  float* out;
+};
+using ScreenDotFn = void (*)(const ScreenDotArgs&);
+
 struct KernelTable {
   const char* name;
   QuantizeFn quantize[kATypeCount];  // F32 entry: plain copy
@@ -96,6 +116,9 @@ struct KernelTable {
   DotFn dot_x8[kWTypeCount];
   // Attention over a q8_0 cache; nullptr: the reference's (the NEON tables).
   AttnQ8Fn attn_q8_0 = nullptr;
+  // LM-head screening; nullptr: the reference's (the NEON tables).
+  ScreenQuantizeFn screen_quantize = nullptr;
+  ScreenDotFn screen_dot = nullptr;
 };
 
 const KernelTable& table_ref();

@@ -202,6 +202,23 @@ void dequantize_matrix_row(const TensorView& w, int64_t r, float* dst) {
   dequantize_row(w.type, plain.data() + r % 8 * w.row_bytes, dst, w.cols);
 }
 
+bool screen_quantize_row(const uint16_t* w, int8_t* q, int64_t n, float& scale, float& err, float& amax) {
+  kernels::ScreenQuantizeFn f = active_table().screen_quantize;  // the NEON tables: the reference
+  if (!f) f = kernels::table_ref().screen_quantize;
+  kernels::ScreenRowStats st{};
+  if (!f(w, q, n, &st)) return false;
+  scale = st.scale;
+  err = st.err;
+  amax = st.amax;
+  return true;
+}
+
+void screen_dot(const int8_t* q, const float* scale, const float* x, int64_t n, int64_t r0, int64_t r1, float* out) {
+  kernels::ScreenDotFn f = active_table().screen_dot;
+  if (!f) f = kernels::table_ref().screen_dot;
+  f(kernels::ScreenDotArgs{q, scale, x, n, r0, r1, out});
+}
+
 void to_fp16(const float* x, uint16_t* y, int64_t n) {
   active_table().quantize[static_cast<int>(kernels::AType::F16)](x, y, n);
 }

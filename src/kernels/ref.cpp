@@ -1,6 +1,7 @@
 // The scalar reference table: the ground truth for every other table and the portable fallback.
 // Textbook loops: an exact integer sum per block, then float accumulation in block order.
 // Compiled without -ffast-math and with -ffp-contract=off (no FMA contraction).
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 #include <vector>
@@ -405,6 +406,34 @@ void bias_gelu(float* x, const float* b, int64_t n, const uint16_t* table) {
   }
 }
 
+bool screen_quantize(const uint16_t* w, int8_t* q, int64_t n, ScreenRowStats* stats) {
+  float amax = 0.0f;
+  for (int64_t i = 0; i < n; ++i) {
+    if ((w[i] & 0x7C00u) == 0x7C00u) return false;  // exponent all ones: Inf or NaN
+    amax = std::max(amax, std::fabs(h2f(w[i])));
+  }
+  const float inv = amax > 0.0f ? 127.0f / amax : 0.0f;
+  const float scale = amax / 127.0f;
+  float err = 0.0f;
+  for (int64_t i = 0; i < n; ++i) {
+    const float v = h2f(w[i]);
+    const float c = std::nearbyint(v * inv);
+    q[i] = static_cast<int8_t>(c);
+    err = std::max(err, std::fabs(std::fma(-scale, c, v)));
+  }
+  *stats = {scale, err, amax};
+  return true;
+}
+
+void screen_dot(const ScreenDotArgs& a) {
+  for (int64_t r = a.r0; r < a.r1; ++r) {
+    const int8_t* qr = a.q + r * a.n;
+    float sum = 0.0f;
+    for (int64_t i = 0; i < a.n; ++i) sum += static_cast<float>(qr[i]) * a.x[i];
+    a.out[r] = a.scale[r] * sum;
+  }
+}
+
 const KernelTable kTable = {
     "ref",
     {quantize_f32, quantize_f16, quantize_bf16, quantize_q8_0, quantize_q8_1, quantize_q8_K},
@@ -415,6 +444,8 @@ const KernelTable kTable = {
     bias_gelu,
     {},  // no x8 kernels: matmul unpacks x8 groups for this table
     attn_q8_0,
+    screen_quantize,
+    screen_dot,
 };
 
 }  // namespace

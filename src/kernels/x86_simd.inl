@@ -1739,6 +1739,98 @@ void bias_gelu(float* x, const float* b, int64_t n, const uint16_t* table) {
   }
 }
 
+// LM-head screening (kernels.hpp), 8 values at a time with F16C: the reference's float steps for
+// the codes and stats (max is exact in any order; vroundps and vfnmadd round as nearbyint and fma).
+bool screen_quantize(const uint16_t* w, int8_t* q, int64_t n, ScreenRowStats* stats) {
+  const __m128i exp_mask = _mm_set1_epi16(0x7C00);
+  const __m256 abs_mask = _mm256_castsi256_ps(_mm256_set1_epi32(0x7FFFFFFF));
+  __m128i bad = _mm_setzero_si128();
+  __m256 vmax = _mm256_setzero_ps();
+  int64_t i = 0;
+  for (; i + 8 <= n; i += 8) {
+    const __m128i h = _mm_loadu_si128(reinterpret_cast<const __m128i*>(w + i));
+    bad = _mm_or_si128(bad, _mm_cmpeq_epi16(_mm_and_si128(h, exp_mask), exp_mask));
+    vmax = _mm256_max_ps(vmax, _mm256_and_ps(_mm256_cvtph_ps(h), abs_mask));
+  }
+  if (!_mm_testz_si128(bad, bad)) return false;
+  float lanes[8];
+  _mm256_storeu_ps(lanes, vmax);
+  float amax = 0.0f;
+  for (const float l : lanes) amax = l > amax ? l : amax;
+  for (; i < n; ++i) {
+    if ((w[i] & 0x7C00u) == 0x7C00u) return false;
+    const float a = std::fabs(h2f(w[i]));
+    amax = a > amax ? a : amax;
+  }
+  const float inv = amax > 0.0f ? 127.0f / amax : 0.0f;
+  const float scale = amax / 127.0f;
+  const __m256 vinv = _mm256_set1_ps(inv), vscale = _mm256_set1_ps(scale);
+  __m256 verr = _mm256_setzero_ps();
+  for (i = 0; i + 8 <= n; i += 8) {
+    const __m256 v = _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(w + i)));
+    const __m256 c = _mm256_round_ps(_mm256_mul_ps(v, vinv), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+    const __m256i c32 = _mm256_cvtps_epi32(c);
+    const __m128i c16 = _mm_packs_epi32(_mm256_castsi256_si128(c32), _mm256_extracti128_si256(c32, 1));
+    _mm_storel_epi64(reinterpret_cast<__m128i*>(q + i), _mm_packs_epi16(c16, c16));
+    verr = _mm256_max_ps(verr, _mm256_and_ps(_mm256_fnmadd_ps(vscale, c, v), abs_mask));
+  }
+  _mm256_storeu_ps(lanes, verr);
+  float err = 0.0f;
+  for (const float l : lanes) err = l > err ? l : err;
+  for (; i < n; ++i) {
+    const float v = h2f(w[i]);
+    const float c = std::nearbyint(v * inv);
+    q[i] = static_cast<int8_t>(c);
+    const float e = std::fabs(std::fma(-scale, c, v));
+    err = e > err ? e : err;
+  }
+  *stats = {scale, err, amax};
+  return true;
+}
+
+// Per row: the codes widened to int32, converted and multiplied into independent accumulators.
+// The rows are one stream: each row prefetches the row kScreenPrefetch bytes ahead into L2 (not
+// past r1, which another thread may be reading).
+constexpr int64_t kScreenPrefetch = 8192;
+void screen_dot(const ScreenDotArgs& a) {
+  const int64_t n = a.n;
+  const int8_t* pf_end = a.q + a.r1 * n;
+  for (int64_t r = a.r0; r < a.r1; ++r) {
+    const int8_t* qr = a.q + r * n;
+    for (const int8_t* p = qr + kScreenPrefetch; p < qr + kScreenPrefetch + n && p < pf_end; p += 64) {
+      _mm_prefetch(reinterpret_cast<const char*>(p), _MM_HINT_T1);
+    }
+    int64_t i = 0;
+    float sum = 0.0f;
+#if BLOOMZ_X86_AVX512
+    __m512 s0 = _mm512_setzero_ps(), s1 = _mm512_setzero_ps();
+    for (; i + 32 <= n; i += 32) {
+      const __m512 w0 = _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(qr + i))));
+      const __m512 w1 = _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(qr + i + 16))));
+      s0 = _mm512_fmadd_ps(w0, _mm512_loadu_ps(a.x + i), s0);
+      s1 = _mm512_fmadd_ps(w1, _mm512_loadu_ps(a.x + i + 16), s1);
+    }
+    __m256 s8 = fold16(_mm512_add_ps(s0, s1));
+#else
+    __m256 s0 = _mm256_setzero_ps(), s1 = _mm256_setzero_ps();
+    for (; i + 16 <= n; i += 16) {
+      const __m256 w0 = _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(qr + i))));
+      const __m256 w1 = _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(qr + i + 8))));
+      s0 = _mm256_fmadd_ps(w0, _mm256_loadu_ps(a.x + i), s0);
+      s1 = _mm256_fmadd_ps(w1, _mm256_loadu_ps(a.x + i + 8), s1);
+    }
+    __m256 s8 = _mm256_add_ps(s0, s1);
+#endif
+    for (; i + 8 <= n; i += 8) {
+      const __m256 w0 = _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(qr + i))));
+      s8 = _mm256_fmadd_ps(w0, _mm256_loadu_ps(a.x + i), s8);
+    }
+    sum = hsum(s8);
+    for (; i < n; ++i) sum += static_cast<float>(qr[i]) * a.x[i];
+    a.out[r] = a.scale[r] * sum;
+  }
+}
+
 const KernelTable kTable = {
     BLOOMZ_X86_NAME,
     {quantize_f32, quantize_f16, quantize_bf16, quantize_q8_0, quantize_q8_1, quantize_q8_K},
@@ -1753,6 +1845,8 @@ const KernelTable kTable = {
     {nullptr, nullptr, nullptr, rect_x8<X8Q4_0>, nullptr, nullptr, nullptr, rect_x8<X8Q8_0>, nullptr, nullptr,
      rect_x8<X8Q4_K>, nullptr, rect_x8<X8Q6_K>},
     attn_q8_0,
+    screen_quantize,
+    screen_dot,
 };
 
 }  // namespace
