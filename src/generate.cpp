@@ -169,15 +169,18 @@ GenerateResult generate(Session& session, const Tokenizer& tokenizer, const Gene
   Generation gen(tokenizer, req, on_text);
   // Greedy picks go through eval_argmax, which computes only the logits that can win when the
   // model's head allows it (an fp16 head: head_screen.hpp); picked = its token, else the logits.
-  // Only from the kScreenAfter-th generated token on: the screen's first use builds it (60-400 ms
-  // on a 560m head, most of it faulting in fresh memory) and saves about 7 ms a token, so answers
-  // that end at EOS within a few tokens (most of bloomz's) never pay for it.
-  constexpr int64_t kScreenAfter = 16;
+  // Only from the kScreenAfter-th generated token on, and while -n leaves at least kScreenLeft
+  // more: the screen's first use builds it (60-400 ms on a 560m head, most of it faulting in fresh
+  // memory) and then saves 10-14 ms a token, so answers that end at EOS within a few tokens (most
+  // of bloomz's) never pay for it.
+  constexpr int64_t kScreenAfter = 8, kScreenLeft = 16;
   const bool argmax = gen.picks_argmax();
   int64_t evaluated = 0;
   std::optional<int32_t> picked;
   auto evaluate = [&](std::span<const int32_t> tokens) {
-    if (argmax && evaluated++ >= kScreenAfter) {
+    const int64_t done = evaluated++;  // tokens generated so far (the prompt's pass is 0)
+    const bool budget = req.n_predict < 0 || req.n_predict - done >= kScreenLeft;
+    if (argmax && done >= kScreenAfter && (budget || session.model().head_screen_if_built() != nullptr)) {
       picked = session.eval_argmax(tokens, gen.banned());
     } else {
       picked.reset();

@@ -123,16 +123,23 @@ std::optional<int32_t> HeadScreen::argmax(const float* x, int32_t banned, Scratc
   const double floor = *std::max_element(sc.item_max.begin(), sc.item_max.end());
   if (!std::isfinite(floor)) return std::nullopt;
 
-  // 3: the candidates, ascending.
-  sc.ids.clear();
-  const int64_t limit = std::max<int64_t>(1, V / kMaxCandidateShare);
-  for (int64_t r = 0; r < V; ++r) {
-    const double hi = static_cast<double>(sc.approx[static_cast<size_t>(r)]) +
-                      static_cast<double>(slack_[static_cast<size_t>(r)]) * x1;
-    if (hi >= floor && r != banned) {
-      if (static_cast<int64_t>(sc.ids.size()) == limit) return std::nullopt;
-      sc.ids.push_back(static_cast<int32_t>(r));
+  // 3: the candidates, ascending: per item over the threads, then joined in item order.
+  sc.item_ids.resize(static_cast<size_t>(items));
+  parallel_for(0, items, [&](int64_t it) {
+    std::vector<int32_t>& ids = sc.item_ids[static_cast<size_t>(it)];
+    ids.clear();
+    const int64_t r0 = it * kRowsPerItem, r1 = std::min(V, r0 + kRowsPerItem);
+    for (int64_t r = r0; r < r1; ++r) {
+      const double hi = static_cast<double>(sc.approx[static_cast<size_t>(r)]) +
+                        static_cast<double>(slack_[static_cast<size_t>(r)]) * x1;
+      if (hi >= floor && r != banned) ids.push_back(static_cast<int32_t>(r));
     }
+  });
+  sc.ids.clear();
+  const size_t limit = static_cast<size_t>(std::max<int64_t>(1, V / kMaxCandidateShare));
+  for (const std::vector<int32_t>& ids : sc.item_ids) {
+    if (sc.ids.size() + ids.size() > limit) return std::nullopt;
+    sc.ids.insert(sc.ids.end(), ids.begin(), ids.end());
   }
   if (sc.ids.empty()) return std::nullopt;  // cannot happen with finite bounds; be safe
 

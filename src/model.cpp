@@ -164,6 +164,7 @@ const HeadScreen* Model::head_screen() const {
   std::call_once(screen_once_, [this] {
     stop_prefault();  // the build reads the whole head over every thread
     screen_ = HeadScreen::build(output, file_);
+    screen_built_.store(true, std::memory_order_release);
   });
   return screen_.get();
 }

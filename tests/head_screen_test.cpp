@@ -141,26 +141,32 @@ TEST(HeadScreen, DeclinesWhatItCannotBound) {
   EXPECT_EQ(HeadScreen::build(q, none), nullptr);
 }
 
-// Greedy generation past the point where the screen takes over (the 16th token): the same tokens
-// as with every logit computed (--logprobs makes generate() take that path), for 1 and 2 threads,
-// and the screen did the picking.
+// Greedy generation past the point where the screen takes over (the 8th generated token, when -n
+// leaves 16 more): the same tokens as with every logit computed (--logprobs makes generate() take
+// that path), for 1 and 2 threads, and the screen did the picking. A generation too short to pay
+// for the screen does not build it.
 TEST(HeadScreen, GreedyGenerationKeepsTheTokens) {
   for (const char* name : {"tiny-odd-f16", "small256-f16"}) {
     auto model = Model::load(bloomz::test::data_path(std::string("models/") + name + ".gguf"));
     const Tokenizer tok = Tokenizer::from_gguf(model->gguf());
+    auto run = [&](const char* prompt, int64_t n, int32_t logprobs) {
+      GenerateRequest req;
+      req.prompt_tokens = tok.encode(prompt);
+      req.n_predict = n;
+      req.sampler.ignore_eos = true;
+      req.sampler.eos_id = tok.eos_id();
+      req.logprobs = logprobs;
+      Session s(*model, {});
+      return generate(s, tok, req, [](std::string_view) {}).tokens;
+    };
+    EXPECT_EQ(run("Hello", 23, 0).size(), 23u);
+    EXPECT_EQ(model->head_screen_if_built(), nullptr) << name << ": 23 tokens leave fewer than 16 after the 8th";
     std::vector<std::vector<int32_t>> runs;
     for (int threads : {2, 1}) {
       set_num_threads(threads);
       for (int32_t logprobs : {0, 1}) {
         for (const char* prompt : {"Hello", "The capital of France is", "def f(x):"}) {
-          GenerateRequest req;
-          req.prompt_tokens = tok.encode(prompt);
-          req.n_predict = 48;
-          req.sampler.ignore_eos = true;
-          req.sampler.eos_id = tok.eos_id();
-          req.logprobs = logprobs;
-          Session s(*model, {});
-          runs.push_back(generate(s, tok, req, [](std::string_view) {}).tokens);
+          runs.push_back(run(prompt, 48, logprobs));
           ASSERT_EQ(runs.back().size(), 48u);
         }
       }
@@ -168,7 +174,7 @@ TEST(HeadScreen, GreedyGenerationKeepsTheTokens) {
     for (size_t i = 3; i < runs.size(); ++i) EXPECT_EQ(runs[i], runs[i % 3]) << name << " run " << i;
     const HeadScreen* screen = model->head_screen_if_built();
     ASSERT_NE(screen, nullptr) << name;
-    EXPECT_EQ(screen->calls(), 2 * 3 * (48 - 16)) << name;
+    EXPECT_EQ(screen->calls(), 2 * 3 * (48 - 8)) << name;
   }
   set_num_threads(2);
 }

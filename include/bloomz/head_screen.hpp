@@ -39,6 +39,7 @@ class HeadScreen {
     std::vector<uint16_t> x16h;
     std::vector<float> approx;    // a_r, n_vocab
     std::vector<double> item_max;
+    std::vector<std::vector<int32_t>> item_ids;  // candidates per item of rows
     std::vector<int32_t> ids;     // candidates, ascending
     std::vector<std::byte> rows;  // their fp16 rows, gathered
     std::vector<float> logits;    // their logits

@@ -4,6 +4,7 @@
 // scratch) borrow a const Model; several can share one.
 #pragma once
 
+#include <atomic>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -78,8 +79,8 @@ class Model {
   // The LM head's screen for greedy decoding (head_screen.hpp), built on the first call (once,
   // whichever thread asks); nullptr when the head cannot be screened (not fp16, or Inf/NaN in it).
   const HeadScreen* head_screen() const;
-  // The screen if head_screen() has built it (call after it returned; for logs), else nullptr.
-  const HeadScreen* head_screen_if_built() const { return screen_.get(); }
+  // The screen if a head_screen() call has built it, else nullptr (any thread, any time).
+  const HeadScreen* head_screen_if_built() const { return screen_built_.load(std::memory_order_acquire) ? screen_.get() : nullptr; }
 
   // Bytes of weights one decoded token reads (every matrix once; the embedding row is tiny).
   int64_t weight_bytes_per_token() const;
@@ -98,6 +99,7 @@ class Model {
   BloomConfig config_;
   mutable std::once_flag screen_once_;
   mutable std::unique_ptr<HeadScreen> screen_;
+  mutable std::atomic<bool> screen_built_{false};
   mutable std::jthread prefault_;  // last: stopped and joined before the mapping goes
 };
 
