@@ -169,18 +169,20 @@ GenerateResult generate(Session& session, const Tokenizer& tokenizer, const Gene
   Generation gen(tokenizer, req, on_text);
   // Greedy picks go through eval_argmax, which computes only the logits that can win when the
   // model's head allows it (an fp16 head: head_screen.hpp); picked = its token, else the logits.
-  // Only from the kScreenAfter-th generated token on, and while -n leaves at least kScreenLeft
-  // more: the screen's first use builds it (60-400 ms on a 560m head, most of it faulting in fresh
-  // memory) and then saves 10-14 ms a token, so answers that end at EOS within a few tokens (most
-  // of bloomz's) never pay for it.
+  // The screen's first use builds it (60-400 ms on a 560m head, most of it faulting in fresh
+  // memory); then it saves 10-14 ms a token. So it is used while -n leaves at least kScreenLeft
+  // more tokens, and only from the kScreenAfter-th generated token on, so that answers ending at
+  // EOS within a few tokens (most of bloomz's) never pay for it; from the first pick when their
+  // length is known (EOS ignored, no stop strings).
   constexpr int64_t kScreenAfter = 8, kScreenLeft = 16;
   const bool argmax = gen.picks_argmax();
+  const int64_t screen_from = req.sampler.ignore_eos && req.stops.empty() && req.n_predict >= 0 ? 0 : kScreenAfter;
   int64_t evaluated = 0;
   std::optional<int32_t> picked;
   auto evaluate = [&](std::span<const int32_t> tokens) {
     const int64_t done = evaluated++;  // tokens generated so far (the prompt's pass is 0)
     const bool budget = req.n_predict < 0 || req.n_predict - done >= kScreenLeft;
-    if (argmax && done >= kScreenAfter && (budget || session.model().head_screen_if_built() != nullptr)) {
+    if (argmax && done >= screen_from && (budget || session.model().head_screen_if_built() != nullptr)) {
       picked = session.eval_argmax(tokens, gen.banned());
     } else {
       picked.reset();

@@ -153,6 +153,7 @@ TEST(HeadScreen, GreedyGenerationKeepsTheTokens) {
       GenerateRequest req;
       req.prompt_tokens = tok.encode(prompt);
       req.n_predict = n;
+      req.stops = {"never in the output"};  // the length is not known in advance: from the 8th token
       req.sampler.ignore_eos = true;
       req.sampler.eos_id = tok.eos_id();
       req.logprobs = logprobs;
@@ -175,6 +176,17 @@ TEST(HeadScreen, GreedyGenerationKeepsTheTokens) {
     const HeadScreen* screen = model->head_screen_if_built();
     ASSERT_NE(screen, nullptr) << name;
     EXPECT_EQ(screen->calls(), 2 * 3 * (48 - 8)) << name;
+    // Without stop strings and with EOS ignored the length is known: the screen picks from the
+    // prompt's pass on: 48 picks, the prompt's and those after each of the first 47 tokens.
+    GenerateRequest req;
+    req.prompt_tokens = tok.encode("Hello");
+    req.n_predict = 48;
+    req.sampler.ignore_eos = true;
+    req.sampler.eos_id = tok.eos_id();
+    Session s(*model, {});
+    const int64_t before = screen->calls();
+    EXPECT_EQ(generate(s, tok, req, [](std::string_view) {}).tokens, runs[0]) << name;
+    EXPECT_EQ(screen->calls() - before, 48) << name;
   }
   set_num_threads(2);
 }
