@@ -65,6 +65,7 @@ MappedFile MappedFile::open(const std::string& path, bool use_mmap, bool lock) {
   if (lock && ::mlock(file.data_, file.size_) != 0) {
     io_error(path, fmt::format("mlock failed: {} (raise 'ulimit -l')", std::strerror(errno)));
   }
+  file.locked_ = lock;
   return file;
 }
 
@@ -77,9 +78,11 @@ MappedFile& MappedFile::operator=(MappedFile&& other) noexcept {
     data_ = other.data_;
     size_ = other.size_;
     mapped_ = other.mapped_;
+    locked_ = other.locked_;
     other.data_ = nullptr;
     other.size_ = 0;
     other.mapped_ = false;
+    other.locked_ = false;
   }
   return *this;
 }
@@ -97,6 +100,7 @@ void MappedFile::reset() noexcept {
   data_ = nullptr;
   size_ = 0;
   mapped_ = false;
+  locked_ = false;
 }
 
 void MappedFile::release(size_t offset, size_t length) const {

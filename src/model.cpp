@@ -163,7 +163,9 @@ void Model::start_prefault() {
 const HeadScreen* Model::head_screen() const {
   std::call_once(screen_once_, [this] {
     stop_prefault();  // the build reads the whole head over every thread
-    screen_ = HeadScreen::build(output, file_);
+    // Over a mapping it can release the head's pages; a heap copy (--no-mmap) or locked pages
+    // (--mlock) would keep them, and the screen would add half the head to the process.
+    if (file_.is_mapped() && !file_.is_locked()) screen_ = HeadScreen::build(output, file_);
     screen_built_.store(true, std::memory_order_release);
   });
   return screen_.get();

@@ -190,3 +190,24 @@ TEST(HeadScreen, GreedyGenerationKeepsTheTokens) {
   }
   set_num_threads(2);
 }
+
+// Without a mapping (--no-mmap) or with the pages locked (--mlock) the head's pages cannot be
+// given back, so greedy decoding computes every logit rather than hold the screen as well; the
+// tokens are the same.
+TEST(HeadScreen, NotBuiltOverAHeapCopy) {
+  const std::string path = bloomz::test::data_path("models/tiny-odd-f16.gguf");
+  std::vector<int32_t> tokens[2];
+  for (bool mmap : {true, false}) {
+    auto model = Model::load(path, {.use_mmap = mmap});
+    const Tokenizer tok = Tokenizer::from_gguf(model->gguf());
+    GenerateRequest req;
+    req.prompt_tokens = tok.encode("Hello");
+    req.n_predict = 40;
+    req.sampler.ignore_eos = true;
+    req.sampler.eos_id = tok.eos_id();
+    Session s(*model, {});
+    tokens[mmap ? 0 : 1] = generate(s, tok, req, [](std::string_view) {}).tokens;
+    EXPECT_EQ(model->head_screen_if_built() != nullptr, mmap);
+  }
+  EXPECT_EQ(tokens[0], tokens[1]);
+}

@@ -25,6 +25,7 @@ class MappedFile {
   size_t size() const { return size_; }
   const std::string& path() const { return path_; }
   bool is_mapped() const { return mapped_; }
+  bool is_locked() const { return locked_; }
 
   // Tell the kernel a byte range will not be needed (after repacking); no-op on heap copies.
   void release(size_t offset, size_t length) const;
@@ -36,6 +37,7 @@ class MappedFile {
   const std::byte* data_ = nullptr;
   size_t size_ = 0;
   bool mapped_ = false;
+  bool locked_ = false;
 };
 
 }  // namespace bloomz

@@ -77,7 +77,8 @@ class Model {
   void stop_prefault() const;
 
   // The LM head's screen for greedy decoding (head_screen.hpp), built on the first call (once,
-  // whichever thread asks); nullptr when the head cannot be screened (not fp16, or Inf/NaN in it).
+  // whichever thread asks); nullptr when the head cannot be screened (not fp16, or Inf/NaN in it)
+  // or the file is not mapped or is locked in memory (the head's pages could not be given back).
   const HeadScreen* head_screen() const;
   // The screen if a head_screen() call has built it, else nullptr (any thread, any time).
   const HeadScreen* head_screen_if_built() const { return screen_built_.load(std::memory_order_acquire) ? screen_.get() : nullptr; }
