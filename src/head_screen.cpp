@@ -50,7 +50,9 @@ std::unique_ptr<HeadScreen> HeadScreen::build(const TensorView& head, const Mapp
   s->q_ = std::unique_ptr<int8_t, FreeDeleter>(static_cast<int8_t*>(huge_pages::allocate(qbytes)), FreeDeleter{qbytes});
   s->scale_.resize(static_cast<size_t>(head.rows));
   s->slack_.resize(static_cast<size_t>(head.rows));
-  const double rounding = 3.0 * sum_rounding(head.cols);
+  // Per unit of (amax + err) ||x'||_1: the two f32 sums and the scaling (3 times the sum bound), and
+  // the double arithmetic of argmax()'s comparisons (a few 2^-53 of |a_r| + B_r: 2^-44 covers it).
+  const double rounding = 3.0 * sum_rounding(head.cols) + std::ldexp(1.0, -44);
   const auto* file_begin = file.data();
   const bool in_file = head.data >= file_begin && head.data < file_begin + file.size();
 
