@@ -35,12 +35,8 @@ int64_t HeadScreen::bytes() const {
   return rows_ * cols_ + rows_ * static_cast<int64_t>(sizeof(float) * 2);
 }
 
-bool HeadScreen::can_screen(const TensorView& head) {
-  return head.type == GgmlType::F16 && !head.x8 && head.rows > 0 && head.cols > 0;
-}
-
 std::unique_ptr<HeadScreen> HeadScreen::build(const TensorView& head, const MappedFile& file) {
-  if (!can_screen(head)) return nullptr;
+  if (head.type != GgmlType::F16 || head.x8 || head.rows <= 0 || head.cols <= 0) return nullptr;
   const auto t0 = std::chrono::steady_clock::now();
   std::unique_ptr<HeadScreen> s(new HeadScreen());
   s->head_ = head;

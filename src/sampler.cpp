@@ -138,9 +138,7 @@ void Sampler::prepare(std::span<const float> logits, std::span<const int32_t> hi
 
   // 2. penalties over the last repeat_last_n tokens of the history.
   const SamplerParams& p = params_;
-  const bool penalties_on =
-      p.repeat_last_n != 0 && (p.repeat_penalty != 1.0f || p.frequency_penalty != 0.0f || p.presence_penalty != 0.0f);
-  if (!penalties_on || history.empty()) return;
+  if (!penalties_on() || history.empty()) return;
   size_t window = history.size();
   if (p.repeat_last_n > 0) window = std::min(window, static_cast<size_t>(p.repeat_last_n));
   for (const int32_t tok : history.subspan(history.size() - window)) {
@@ -339,12 +337,12 @@ int32_t Sampler::pick(float temp) {
   return last_positive;  // only reached through rounding when r is within an ulp of total
 }
 
-bool Sampler::plain_argmax() const {
+bool Sampler::penalties_on() const {
   const SamplerParams& p = params_;
-  const bool penalties_on =
-      p.repeat_last_n != 0 && (p.repeat_penalty != 1.0f || p.frequency_penalty != 0.0f || p.presence_penalty != 0.0f);
-  return !(p.temp > 0.0f) && p.logit_bias.empty() && !penalties_on;
+  return p.repeat_last_n != 0 && (p.repeat_penalty != 1.0f || p.frequency_penalty != 0.0f || p.presence_penalty != 0.0f);
 }
+
+bool Sampler::plain_argmax() const { return !(params_.temp > 0.0f) && params_.logit_bias.empty() && !penalties_on(); }
 
 int32_t Sampler::banned_id() const { return params_.ignore_eos ? params_.eos_id : -1; }
 

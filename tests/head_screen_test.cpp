@@ -58,6 +58,20 @@ SyntheticHead make_head(int64_t rows, int64_t cols, uint32_t seed) {
   return h;
 }
 
+// A greedy run of n tokens with EOS ignored (and `stop`, when given, as its one stop string).
+std::vector<int32_t> greedy_tokens(const Model& model, const Tokenizer& tok, const char* prompt, int64_t n,
+                                   int32_t logprobs = 0, const char* stop = nullptr) {
+  GenerateRequest req;
+  req.prompt_tokens = tok.encode(prompt);
+  req.n_predict = n;
+  if (stop != nullptr) req.stops = {stop};
+  req.sampler.ignore_eos = true;
+  req.sampler.eos_id = tok.eos_id();
+  req.logprobs = logprobs;
+  Session s(model, {});
+  return generate(s, tok, req, [](std::string_view) {}).tokens;
+}
+
 }  // namespace
 
 TEST(HeadScreen, ArgmaxEqualsFullArgmaxWithTiesAndBans) {
@@ -149,16 +163,9 @@ TEST(HeadScreen, GreedyGenerationKeepsTheTokens) {
   for (const char* name : {"tiny-odd-f16", "small256-f16"}) {
     auto model = Model::load(bloomz::test::data_path(std::string("models/") + name + ".gguf"));
     const Tokenizer tok = Tokenizer::from_gguf(model->gguf());
+    // A stop string that never occurs: the length is not known in advance, so from the 8th token.
     auto run = [&](const char* prompt, int64_t n, int32_t logprobs) {
-      GenerateRequest req;
-      req.prompt_tokens = tok.encode(prompt);
-      req.n_predict = n;
-      req.stops = {"never in the output"};  // the length is not known in advance: from the 8th token
-      req.sampler.ignore_eos = true;
-      req.sampler.eos_id = tok.eos_id();
-      req.logprobs = logprobs;
-      Session s(*model, {});
-      return generate(s, tok, req, [](std::string_view) {}).tokens;
+      return greedy_tokens(*model, tok, prompt, n, logprobs, "never in the output");
     };
     EXPECT_EQ(run("Hello", 23, 0).size(), 23u);
     EXPECT_EQ(model->head_screen_if_built(), nullptr) << name << ": 23 tokens leave fewer than 16 after the 8th";
@@ -178,14 +185,8 @@ TEST(HeadScreen, GreedyGenerationKeepsTheTokens) {
     EXPECT_EQ(screen->calls(), 2 * 3 * (48 - 8)) << name;
     // Without stop strings and with EOS ignored the length is known: the screen picks from the
     // prompt's pass on: 48 picks, the prompt's and those after each of the first 47 tokens.
-    GenerateRequest req;
-    req.prompt_tokens = tok.encode("Hello");
-    req.n_predict = 48;
-    req.sampler.ignore_eos = true;
-    req.sampler.eos_id = tok.eos_id();
-    Session s(*model, {});
     const int64_t before = screen->calls();
-    EXPECT_EQ(generate(s, tok, req, [](std::string_view) {}).tokens, runs[0]) << name;
+    EXPECT_EQ(greedy_tokens(*model, tok, "Hello", 48), runs[0]) << name;
     EXPECT_EQ(screen->calls() - before, 48) << name;
   }
   set_num_threads(2);
@@ -200,13 +201,7 @@ TEST(HeadScreen, NotBuiltOverAHeapCopy) {
   for (bool mmap : {true, false}) {
     auto model = Model::load(path, {.use_mmap = mmap});
     const Tokenizer tok = Tokenizer::from_gguf(model->gguf());
-    GenerateRequest req;
-    req.prompt_tokens = tok.encode("Hello");
-    req.n_predict = 40;
-    req.sampler.ignore_eos = true;
-    req.sampler.eos_id = tok.eos_id();
-    Session s(*model, {});
-    tokens[mmap ? 0 : 1] = generate(s, tok, req, [](std::string_view) {}).tokens;
+    tokens[mmap ? 0 : 1] = greedy_tokens(*model, tok, "Hello", 40);
     EXPECT_EQ(model->head_screen_if_built() != nullptr, mmap);
   }
   EXPECT_EQ(tokens[0], tokens[1]);

@@ -45,8 +45,6 @@ class HeadScreen {
     std::vector<float> logits;    // their logits
   };
 
-  static bool can_screen(const TensorView& head);  // an fp16 head in rows
-
   // Builds the screen of an fp16 head in `file` (rows in the file's layout), reading it once over
   // the threads. The file pages of the head are released before and as they are read (greedy
   // decoding then never maps most of them again), so the process holds the int8 copy instead of

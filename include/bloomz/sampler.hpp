@@ -69,6 +69,7 @@ class Sampler {
     int32_t id;
     float logit;
   };
+  bool penalties_on() const;  // some penalty is set and its window is not empty
   void prepare(std::span<const float> logits, std::span<const int32_t> history);
   void select_top_k(size_t k);
   void select_all();
