@@ -404,6 +404,36 @@ TEST(Cli, BenchDepthRunsTestsOnAFilledCache) {
   }
 }
 
+// --interleave: the same rows (depths, KV positions, bytes, one sample per -r), but the runs take
+// turns across the tests (the trace log names each run in order) instead of one test's in a row.
+TEST(Cli, BenchInterleaveTakesRunsInTurns) {
+  const std::string base = "bench -m " + model("tiny-odd-q4_0") + " -p 8 -n 4 -d 0,16 -r 2 -t 1 -b 8 -o json --log-level trace";
+  const Outcome plain = run(base), mixed = run(base + " --interleave");
+  ASSERT_EQ(plain.status, 0) << plain.err;
+  ASSERT_EQ(mixed.status, 0) << mixed.err;
+  const json a = json::parse(plain.out), b = json::parse(mixed.out);
+  ASSERT_EQ(a.size(), 4u);
+  ASSERT_EQ(b.size(), 4u);
+  for (size_t i = 0; i < 4; ++i) {
+    for (const char* key : {"n_prompt", "n_gen", "n_depth", "n_kv", "kv_bytes_per_run"}) EXPECT_EQ(a[i][key], b[i][key]) << i << key;
+    EXPECT_EQ(b[i]["samples_ns"].size(), 2u) << i;
+  }
+  auto order = [](const std::string& err) {
+    std::vector<std::string> runs;
+    for (size_t at = err.find("bench: "); at != std::string::npos; at = err.find("bench: ", at + 1))
+      runs.push_back(err.substr(at + 7, err.find('\n', at) - at - 7));
+    return runs;
+  };
+  const std::vector<std::string> want_plain = {"pp8 warm-up", "pp8 run 1", "pp8 run 2", "tg4 warm-up", "tg4 run 1", "tg4 run 2",
+                                               "pp8 @ d16 warm-up", "pp8 @ d16 run 1", "pp8 @ d16 run 2",
+                                               "tg4 @ d16 warm-up", "tg4 @ d16 run 1", "tg4 @ d16 run 2"};
+  const std::vector<std::string> want_mixed = {"pp8 warm-up", "tg4 warm-up", "pp8 @ d16 warm-up", "tg4 @ d16 warm-up",
+                                               "pp8 run 1", "tg4 run 1", "pp8 @ d16 run 1", "tg4 @ d16 run 1",
+                                               "pp8 run 2", "tg4 run 2", "pp8 @ d16 run 2", "tg4 @ d16 run 2"};
+  EXPECT_EQ(order(plain.err), want_plain) << plain.err;
+  EXPECT_EQ(order(mixed.err), want_mixed) << mixed.err;
+}
+
 // --kv-type q8_0 (llama.cpp's -ctk/-ctv q8_0 blocks): bench rows name it in type_k/type_v and count
 // its bytes (34 per 32 values); generation runs on it, with the same tokens for any thread count; a
 // model whose head dimension is not a multiple of 32 is a usage error naming the flag.

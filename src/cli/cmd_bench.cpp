@@ -12,6 +12,7 @@
 #include <cmath>
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
+#include <memory>
 #include <numeric>
 
 #include "bloomz/cpu_features.hpp"
@@ -36,6 +37,7 @@ struct BenchOptions {
   std::string output = "md";
   int64_t batch_size = 512;
   std::string kv_type = "f16";
+  bool interleave = false;
 };
 
 struct TestResult {
@@ -228,47 +230,64 @@ int run_bench(const BenchOptions& opt, const CommonOptions& common) {
 
   ReadProbe probe;
   probe.warm_up();
-  for (size_t first = 0; first < results.size();) {
-    // The tests of one depth share a session whose first n_depth positions are filled once.
-    const int64_t depth = results[first].n_depth;
-    size_t last = first;
-    int64_t need = 1;
-    for (; last < results.size() && results[last].n_depth == depth; ++last) {
-      need = std::max(need, results[last].n_prompt + results[last].n_gen);
+  // One run of test r on session s (whose first n_depth positions hold the depth); rep -1 is the
+  // warm-up, untimed.
+  auto run_once = [&](TestResult& r, Session& s, int rep) {
+    s.truncate(r.n_depth);
+    const auto tokens = random_tokens(std::max(r.n_prompt, r.n_gen));
+    const auto t0 = std::chrono::steady_clock::now();
+    if (r.n_prompt > 0) {
+      s.eval(tokens, LogitsMode::Last);
+    } else {
+      for (int64_t k = 0; k < r.n_gen; ++k) {
+        const auto tk = std::chrono::steady_clock::now();
+        s.eval(std::span<const int32_t>(&tokens[static_cast<size_t>(k)], 1), LogitsMode::Last);
+        if (rep >= 0) r.token_ns.push_back(std::chrono::duration<double, std::nano>(std::chrono::steady_clock::now() - tk).count());
+      }
     }
-    Session s(*model, {.n_ctx = depth + need, .n_batch = opt.batch_size, .kv_type = kv});
+    const double ns = std::chrono::duration<double, std::nano>(std::chrono::steady_clock::now() - t0).count();
+    if (rep >= 0) {
+      r.samples_ns.push_back(ns);
+      r.read_gbps.push_back(probe.gbps());
+    }
+    r.n_kv = s.n_past();
+    spdlog::trace("bench: {} {}", test_name(r), rep < 0 ? std::string("warm-up") : fmt::format("run {}", rep + 1));
+  };
+  // The tests of one depth share a session whose first n_depth positions are filled once, untimed.
+  auto depth_session = [&](size_t first, size_t last) {
+    const int64_t depth = results[first].n_depth;
+    int64_t need = 1;
+    for (size_t i = first; i < last; ++i) need = std::max(need, results[i].n_prompt + results[i].n_gen);
+    auto s = std::make_unique<Session>(*model, SessionOptions{.n_ctx = depth + need, .n_batch = opt.batch_size, .kv_type = kv});
     if (depth > 0) {
       const auto t0 = std::chrono::steady_clock::now();
-      s.eval(random_tokens(depth), LogitsMode::None);
-      spdlog::info("depth {}: {} tokens in the KV cache in {:.2f} s (not timed)", depth, s.n_past(),
+      s->eval(random_tokens(depth), LogitsMode::None);
+      spdlog::info("depth {}: {} tokens in the KV cache in {:.2f} s (not timed)", depth, s->n_past(),
                    std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
     }
-    for (size_t i = first; i < last; ++i) {
-      TestResult& r = results[i];
-      for (int rep = -1; rep < opt.reps; ++rep) {  // rep -1 is the warm-up
-        s.truncate(depth);
-        const auto tokens = random_tokens(std::max(r.n_prompt, r.n_gen));
-        const auto t0 = std::chrono::steady_clock::now();
-        if (r.n_prompt > 0) {
-          s.eval(tokens, LogitsMode::Last);
-        } else {
-          for (int64_t k = 0; k < r.n_gen; ++k) {
-            const auto tk = std::chrono::steady_clock::now();
-            s.eval(std::span<const int32_t>(&tokens[static_cast<size_t>(k)], 1), LogitsMode::Last);
-            if (rep >= 0) r.token_ns.push_back(std::chrono::duration<double, std::nano>(std::chrono::steady_clock::now() - tk).count());
-          }
-        }
-        const double ns = std::chrono::duration<double, std::nano>(std::chrono::steady_clock::now() - t0).count();
-        if (rep >= 0) {
-          r.samples_ns.push_back(ns);
-          r.read_gbps.push_back(probe.gbps());
-        }
-      }
-      r.n_kv = s.n_past();
-      spdlog::debug("{}: done, the KV cache held positions 0..{}", test_name(r), r.n_kv - 1);
+    return s;
+  };
+  std::vector<std::unique_ptr<Session>> sessions(results.size());  // per test: its depth's session
+  for (size_t first = 0; first < results.size();) {
+    size_t last = first;
+    while (last < results.size() && results[last].n_depth == results[first].n_depth) ++last;
+    if (!opt.interleave) {  // llama-bench's order: each test's runs in a row, one depth at a time
+      auto s = depth_session(first, last);
+      for (size_t i = first; i < last; ++i)
+        for (int rep = -1; rep < opt.reps; ++rep) run_once(results[i], *s, rep);
+    } else {
+      sessions[first] = depth_session(first, last);
+      for (size_t i = first + 1; i < last; ++i) sessions[i].reset();
     }
     first = last;
   }
+  if (opt.interleave) {  // every depth's session alive; the tests take turns, one run each
+    std::vector<Session*> of_test(results.size());
+    for (size_t i = 0; i < results.size(); ++i) of_test[i] = sessions[i] ? sessions[i].get() : of_test[i - 1];
+    for (int rep = -1; rep < opt.reps; ++rep)
+      for (size_t i = 0; i < results.size(); ++i) run_once(results[i], *of_test[i], rep);
+  }
+  for (const TestResult& r : results) spdlog::debug("{}: done, the KV cache held positions 0..{}", test_name(r), r.n_kv - 1);
   std::vector<double> all_reads;
   for (const TestResult& r : results) all_reads.insert(all_reads.end(), r.read_gbps.begin(), r.read_gbps.end());
   if (all_reads.empty()) all_reads.push_back(probe.gbps());  // no tests (-p 0 -n 0): the probe alone
@@ -357,8 +376,13 @@ Command add_bench_command(CLI::App& root, CommonOptions& common) {
   sub->add_option("-o,--output", opt->output, "md|csv|json|jsonl")->check(CLI::IsMember({"md", "csv", "json", "jsonl"}));
   sub->add_option("-b,--batch-size", opt->batch_size, "Prompt tokens per forward call")->check(CLI::Range(int64_t(1), int64_t(1) << 20));
   add_kv_type_option(sub, opt->kv_type);
+  sub->add_flag("--interleave", opt->interleave,
+                "Take the repetitions in turns across all tests (one session per depth kept alive), so that on a "
+                "machine whose memory bandwidth drifts every test sees the same phases and ratios between tests "
+                "(depth 1920 against 0) mean something");
   sub->footer(
-      "Tests run in llama-bench's order (per depth: the pp tests, then the tg tests) and are named like its "
+      "Tests run in llama-bench's order (per depth: the pp tests, then the tg tests; with --interleave their "
+      "repetitions take turns) and are named like its "
       "('pp512', 'tg128', 'tg128 @ d1920'); JSON rows carry n_depth, and n_kv: the positions the cache held after "
       "the run.\nGB/s: bytes streamed per second of the run: the weights once per forward call (per token for tg, "
       "per batch for pp), plus the KV cache attention reads (K and V of every layer up to the current position; "
