@@ -267,23 +267,22 @@ int run_bench(const BenchOptions& opt, const CommonOptions& common) {
     }
     return s;
   };
-  std::vector<std::unique_ptr<Session>> sessions(results.size());  // per test: its depth's session
+  std::vector<std::unique_ptr<Session>> kept;  // --interleave: every depth's session, alive to the end
+  std::vector<Session*> of_test(results.size());
   for (size_t first = 0; first < results.size();) {
     size_t last = first;
     while (last < results.size() && results[last].n_depth == results[first].n_depth) ++last;
+    auto s = depth_session(first, last);
     if (!opt.interleave) {  // llama-bench's order: each test's runs in a row, one depth at a time
-      auto s = depth_session(first, last);
       for (size_t i = first; i < last; ++i)
         for (int rep = -1; rep < opt.reps; ++rep) run_once(results[i], *s, rep);
     } else {
-      sessions[first] = depth_session(first, last);
-      for (size_t i = first + 1; i < last; ++i) sessions[i].reset();
+      for (size_t i = first; i < last; ++i) of_test[i] = s.get();
+      kept.push_back(std::move(s));
     }
     first = last;
   }
-  if (opt.interleave) {  // every depth's session alive; the tests take turns, one run each
-    std::vector<Session*> of_test(results.size());
-    for (size_t i = 0; i < results.size(); ++i) of_test[i] = sessions[i] ? sessions[i].get() : of_test[i - 1];
+  if (opt.interleave) {  // the tests take turns, one run each
     for (int rep = -1; rep < opt.reps; ++rep)
       for (size_t i = 0; i < results.size(); ++i) run_once(results[i], *of_test[i], rep);
   }
