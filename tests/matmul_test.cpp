@@ -2,10 +2,13 @@
 // batch equals the same row computed with T = 1 and T = 3), on every runnable ISA and every type.
 #include <gtest/gtest.h>
 
+#include <chrono>
 #include <cmath>
 #include <cstdlib>
 #include <cstring>
 #include <random>
+#include <string>
+#include <thread>
 #include <vector>
 
 #include "bloomz/cpu_features.hpp"
@@ -15,6 +18,7 @@
 #include "bloomz/parallel.hpp"
 #include "kernels/kernels.hpp"
 #include "kernels/repack.hpp"
+#include "kernels/row_regions.hpp"
 
 namespace {
 
@@ -269,6 +273,102 @@ INSTANTIATE_TEST_SUITE_P(X8Types, MatmulX8, ::testing::Values(GgmlType::Q4_0, Gg
                            for (char& c : s) if (c == '_') c = 'x';
                            return s;
                          });
+
+
+// Decoding splits a matmul's rows into one region per thread (kernels/row_regions.hpp): owners
+// take chunks from the front, helpers from the back; every row is handed out exactly once.
+struct Chunk {
+  int64_t r0, r1;
+  int region;
+  bool front;
+};
+
+void expect_each_row_once(const std::vector<Chunk>& chunks, int64_t rows, int64_t align, const char* what) {
+  std::vector<int> seen(static_cast<size_t>(rows), 0);
+  for (const Chunk& c : chunks) {
+    ASSERT_LT(c.r0, c.r1) << what;
+    ASSERT_LE(c.r1 - c.r0, 256) << what;
+    ASSERT_EQ(c.r0 % align, 0) << what;
+    ASSERT_TRUE(c.r1 % align == 0 || c.r1 == rows) << what;
+    for (int64_t r = c.r0; r < c.r1; ++r) ++seen[static_cast<size_t>(r)];
+  }
+  for (int64_t r = 0; r < rows; ++r) ASSERT_EQ(seen[static_cast<size_t>(r)], 1) << what << ": row " << r << " of " << rows;
+}
+
+TEST(RowRegions, RegionsTileTheRowsAndEveryRowIsTakenOnce) {
+  std::mt19937 rng(5);
+  kernels::RowRegions regions;
+  for (int64_t rows : {int64_t{0}, int64_t{5}, int64_t{8}, int64_t{77}, int64_t{1024}, int64_t{3072}, int64_t{250880}}) {
+    for (int n : {1, 2, 3, 7}) {
+      for (int64_t align : {int64_t{8}, int64_t{16}}) {
+        const std::string what = "rows " + std::to_string(rows) + " regions " + std::to_string(n) + " align " + std::to_string(align);
+        regions.reset(rows, n, align);
+        ASSERT_EQ(regions.size(), n);
+        EXPECT_EQ(regions.end(n - 1), rows) << what;
+        for (int i = 0; i + 1 < n; ++i) {
+          EXPECT_EQ(regions.end(i) % align, 0) << what;
+          EXPECT_LE(regions.end(i), regions.end(i + 1)) << what;
+        }
+        // Owners and helpers in a random order; the owner's chunks come in row order.
+        std::vector<Chunk> chunks;
+        std::vector<int64_t> last_front(static_cast<size_t>(n), -1);
+        std::vector<bool> open(static_cast<size_t>(n), true);
+        for (int left = n; left > 0;) {
+          const int region = static_cast<int>(rng() % static_cast<unsigned>(n));
+          if (!open[static_cast<size_t>(region)]) continue;
+          const bool front = rng() % 3 != 0;
+          int64_t r0 = 0, r1 = 0;
+          if (!(front ? regions.take_front(region, r0, r1) : regions.take_back(region, r0, r1))) {
+            open[static_cast<size_t>(region)] = false;
+            --left;
+            int64_t a = 0, b = 0;
+            EXPECT_FALSE(regions.take_front(region, a, b)) << what;
+            EXPECT_FALSE(regions.take_back(region, a, b)) << what;
+            continue;
+          }
+          const int64_t begin = region == 0 ? 0 : regions.end(region - 1);
+          EXPECT_GE(r0, begin) << what;
+          EXPECT_LE(r1, regions.end(region)) << what;
+          if (front) {
+            EXPECT_GT(r0, last_front[static_cast<size_t>(region)]) << what;
+            last_front[static_cast<size_t>(region)] = r0;
+          }
+          chunks.push_back({r0, r1, region, front});
+        }
+        expect_each_row_once(chunks, rows, align, what.c_str());
+      }
+    }
+  }
+}
+
+// Threads running matmul's protocol at once (own region from the front, then the others' from the
+// back), one of them starting late so that the others take its rows.
+TEST(RowRegions, ConcurrentOwnersAndHelpersTakeEveryRowOnce) {
+  kernels::RowRegions regions;
+  const int64_t rows = 250880;
+  for (int round = 0; round < 20; ++round) {
+    const int n = 2 + round % 3;
+    regions.reset(rows, n, 8);
+    std::vector<std::vector<Chunk>> taken(static_cast<size_t>(n));
+    std::vector<std::thread> threads;
+    for (int own = 0; own < n; ++own) {
+      threads.emplace_back([&, own] {
+        if (own == n - 1 && round % 2 == 0) std::this_thread::sleep_for(std::chrono::milliseconds(5));
+        std::vector<Chunk>& mine = taken[static_cast<size_t>(own)];
+        int64_t r0 = 0, r1 = 0;
+        while (regions.take_front(own, r0, r1)) mine.push_back({r0, r1, own, true});
+        for (int k = 1; k < n; ++k) {
+          const int other = (own + k) % n;
+          while (regions.take_back(other, r0, r1)) mine.push_back({r0, r1, other, false});
+        }
+      });
+    }
+    for (std::thread& t : threads) t.join();
+    std::vector<Chunk> all;
+    for (const auto& v : taken) all.insert(all.end(), v.begin(), v.end());
+    expect_each_row_once(all, rows, 8, ("round " + std::to_string(round)).c_str());
+  }
+}
 
 TEST(IsaSelection, UnknownOrUnrunnableIsAUsageError) {
   EXPECT_THROW(select_isa("no-such-isa"), Error);

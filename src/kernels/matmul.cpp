@@ -13,6 +13,7 @@
 #include "bloomz/parallel.hpp"
 #include "kernels/kernels.hpp"
 #include "kernels/repack.hpp"
+#include "kernels/row_regions.hpp"
 #include "ops.hpp"
 
 namespace bloomz {
@@ -35,19 +36,15 @@ namespace {
 constexpr int64_t kRowsPerItemBatch = 32;   // T large: rows whose weights stay in L1/L2
 constexpr int64_t kTokensPerChunk = 64;     // tokens per kernel call within an item
 
-// Item boundaries for x8 weights (any T) and for file-layout weights while decoding (T < 4). Each
-// item costs a shared-counter fetch, a kernel entry and a cold start of the kernel's prefetch
-// stream (64-row items cost 8-14 % of a 560m decode step), so items are large, and they shrink
-// towards the end of the matrix (guided scheduling: each item an even share of the rows left, 32
-// at least) so that the last one does not keep the other threads waiting. An even share rather
-// than half of one (a 3072-row matrix in 8 items, 1536 + 768 + ... rows, instead of 16, 768 + 576
-// + ...) made decoding 1.5-4.9 % faster per token on x8 weights and 6.9 % on the
-// file's layout (Zen 5, 2 threads, 560m and 1b7 shapes; docs/performance.md § 3.7); a quarter
-// share was 5.6 % slower. A prompt chunk's items stop at 256 rows, which keeps their weights in
-// L2 across the chunk's tokens; a decode step reads each weight once, and items of up to 2048 rows made it 2-6 % faster than 256 on
-// Zen 5 (560m and 1b7 shapes, Q4_0/Q4_K_M/Q6_K/Q8_0; docs/performance.md).
+// Item boundaries for x8 weights in a prompt chunk (T >= 4). Each item costs a shared-counter
+// fetch, a kernel entry and a cold start of the kernel's prefetch stream, so items shrink towards
+// the end of the matrix only (guided scheduling: each item an even share of the rows left, 32 at
+// least), and the last one does not keep the other threads waiting. They stop at 256 rows, which
+// keeps their weights in L2 across the chunk's tokens. Decoding (T < 4) reads each weight once and
+// takes one region of rows per thread instead (RowRegions): with guided items of up to 2048 rows
+// it was 2.5-5 % slower per token where the read probe gave 58-62 GB/s (Zen 4, 560m Q4_0 and
+// Q4_K_M, tokens alternating between the two in one bench run; docs/performance.md § 3.14).
 constexpr int64_t kMaxItemRowsPrompt = 256;
-constexpr int64_t kMaxItemRowsDecode = 2048;
 
 void x8_item_bounds(int64_t rows, int64_t max_item_rows, std::vector<int64_t>& bounds) {
   bounds.clear();
@@ -91,12 +88,13 @@ void matmul_table(const kernels::KernelTable& kt, const TensorView& w, const flo
   base.n = n;
   // Rows [r0, r1) of the weights at wp (w_stride apart) for every token, in chunks of tokens;
   // y0 = the output for row 0 of wp (y itself, or y + 8g for an unpacked copy of group g).
-  auto rectangle = [&](DotFn dot, const std::byte* wp, int64_t w_stride, int64_t r0, int64_t r1, float* y0) {
+  auto rectangle = [&](DotFn dot, const std::byte* wp, int64_t w_stride, int64_t r0, int64_t r1, float* y0, int64_t pf_r1 = 0) {
     DotArgs p = base;
     p.w = wp;
     p.w_stride = w_stride;
     p.r0 = r0;
     p.r1 = r1;
+    p.pf_r1 = pf_r1;
     for (int64_t t0 = 0; t0 < n_tok; t0 += kTokensPerChunk) {
       p.a = a + t0 * a_row;
       p.n_tok = std::min(kTokensPerChunk, n_tok - t0);
@@ -104,16 +102,25 @@ void matmul_table(const kernels::KernelTable& kt, const TensorView& w, const flo
       dot(p);
     }
   };
+  // Decoding: one region of rows per thread (RowRegions).
+  auto by_regions = [&](DotFn dot, const std::byte* wp, int64_t w_stride, int64_t align) {
+    static thread_local RowRegions regions_of_this_thread;
+    RowRegions& regions = regions_of_this_thread;  // the team reads this thread's copy
+    regions.reset(w.rows, num_threads(), align);
+    parallel_for(0, regions.size(), [&](int64_t i) {
+      const int own = static_cast<int>(i);
+      int64_t r0 = 0, r1 = 0;
+      while (regions.take_front(own, r0, r1)) rectangle(dot, wp, w_stride, r0, r1, y, regions.end(own));
+      for (int k = 1; k < regions.size(); ++k) {
+        const int other = (own + k) % regions.size();
+        while (regions.take_back(other, r0, r1)) rectangle(dot, wp, w_stride, r0, r1, y);
+      }
+    });
+  };
   if (!w.x8) {
     const DotFn dot = kt.dot[static_cast<int>(wt)];
-    if (n_tok < 4) {  // decoding: 64-row items ran the 560m head at 21 GB/s on two threads, these at 28-32
-      static thread_local std::vector<int64_t> bounds_of_this_thread;
-      std::vector<int64_t>& bounds = bounds_of_this_thread;  // the team reads this thread's copy
-      x8_item_bounds(w.rows, kMaxItemRowsDecode, bounds);
-      parallel_for(0, static_cast<int64_t>(bounds.size()) - 1, [&](int64_t i) {
-        const auto k = static_cast<size_t>(i);
-        rectangle(dot, w.data, w.row_bytes, bounds[k], bounds[k + 1], y);
-      });
+    if (n_tok < 4) {
+      by_regions(dot, w.data, w.row_bytes, 16);
       return;
     }
     parallel_for(0, (w.rows + kRowsPerItemBatch - 1) / kRowsPerItemBatch, [&](int64_t i) {
@@ -125,9 +132,13 @@ void matmul_table(const kernels::KernelTable& kt, const TensorView& w, const flo
   if (!kernels::x8_supported(w.type, w.cols, w.rows, w.row_bytes))
     throw Error(ErrorKind::Runtime, "matmul: an x8 matrix of an unsupported type or shape");
   if (const DotFn dot_x8 = kt.dot_x8[static_cast<int>(wt)]) {
+    if (n_tok < 4) {
+      by_regions(dot_x8, w.data, 8 * w.row_bytes, 8);
+      return;
+    }
     static thread_local std::vector<int64_t> bounds_of_this_thread;
     std::vector<int64_t>& bounds = bounds_of_this_thread;  // the team reads this thread's copy
-    x8_item_bounds(w.rows, n_tok < 4 ? kMaxItemRowsDecode : kMaxItemRowsPrompt, bounds);
+    x8_item_bounds(w.rows, kMaxItemRowsPrompt, bounds);
     parallel_for(0, static_cast<int64_t>(bounds.size()) - 1, [&](int64_t i) {
       const auto k = static_cast<size_t>(i);
       rectangle(dot_x8, w.data, 8 * w.row_bytes, bounds[k], bounds[k + 1], y);

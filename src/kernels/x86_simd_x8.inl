@@ -734,8 +734,8 @@ void rect_x8_t1(const DotArgs& p) {
     prepared_a = p.a;
   }
   const int64_t nb = p.n / K::kBlockElems;
-  // no prefetching past the range: the rows after it are another thread's
-  const char* pf_end = reinterpret_cast<const char*>(p.w + (p.r1 + 7) / 8 * p.w_stride);
+  // no prefetching past the caller's stream: the rows after it are another thread's
+  const char* pf_end = reinterpret_cast<const char*>(p.w + (std::max(p.r1, p.pf_r1) + 7) / 8 * p.w_stride);
   for (int64_t r = p.r0; r < p.r1; r += 8) _mm256_storeu_ps(p.y + r, K::run(p.w + (r / 8) * p.w_stride, acts, nb, pf_end));
 }
 #endif
