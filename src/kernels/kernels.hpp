@@ -38,8 +38,9 @@ struct DotArgs {
   // may keep what it derived from them (block scales, interleaved copies) across the row ranges
   // of one matmul instead of redoing it per range. Zero: derive afresh.
   uint64_t a_id = 0;
-  // Rows past r1 the caller reads next, one stream with [r0, r1) (RowRegions): a kernel that
-  // prefetches ahead may run on into them. At most r1 (0 = r1): past it the rows are another thread's.
+  // The end of the caller's stream (RowRegions): rows [r1, pf_r1) are the caller's next ones, and
+  // a kernel that prefetches ahead may run on into them. 0 (or anything up to r1): nothing past r1,
+  // whose rows may be another thread's.
   int64_t pf_r1 = 0;
 };
 using DotFn = void (*)(const DotArgs&);

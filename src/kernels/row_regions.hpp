@@ -33,7 +33,8 @@ class RowRegions {
       s.end = i + 1 == n_regions ? rows : units * (i + 1) / n_regions * align;
       // chunks of an eighth of the region, 32..256 rows: the stream does not restart between
       // them, and the last one a thread takes keeps the other waiting at most that long
-      s.chunk = std::clamp<int64_t>((s.end - s.begin) / 8 / align * align, std::max<int64_t>(32, align) / align * align, 256);
+      const int64_t lo = (32 + align - 1) / align * align, hi = std::max(lo, 256 / align * align);
+      s.chunk = std::clamp((s.end - s.begin) / 8 / align * align, lo, hi);
       const int64_t n_chunks = s.end > s.begin ? (s.end - s.begin + s.chunk - 1) / s.chunk : 0;
       s.ends.store(static_cast<uint64_t>(n_chunks) << 32, std::memory_order_relaxed);
     }
