@@ -341,8 +341,8 @@ TEST(RowRegions, RegionsTileTheRowsAndEveryRowIsTakenOnce) {
   }
 }
 
-// Threads running matmul's protocol at once (own region from the front, then the others' from the
-// back), one of them starting late so that the others take its rows.
+// Threads running their shares at once (RowRegions::run, as matmul does: own region from the
+// front, then the others' from the back), one of them starting late so that the others take its rows.
 TEST(RowRegions, ConcurrentOwnersAndHelpersTakeEveryRowOnce) {
   kernels::RowRegions regions;
   const int64_t rows = 250880;
@@ -355,12 +355,12 @@ TEST(RowRegions, ConcurrentOwnersAndHelpersTakeEveryRowOnce) {
       threads.emplace_back([&, own] {
         if (own == n - 1 && round % 2 == 0) std::this_thread::sleep_for(std::chrono::milliseconds(5));
         std::vector<Chunk>& mine = taken[static_cast<size_t>(own)];
-        int64_t r0 = 0, r1 = 0;
-        while (regions.take_front(own, r0, r1)) mine.push_back({r0, r1, own, true});
-        for (int k = 1; k < n; ++k) {
-          const int other = (own + k) % n;
-          while (regions.take_back(other, r0, r1)) mine.push_back({r0, r1, other, false});
-        }
+        regions.run(own, [&](int64_t r0, int64_t r1, int64_t stream_end) {
+          // a chunk of the thread's own region is told that region's end; another's ends its stream
+          const bool own_region = r0 >= (own == 0 ? 0 : regions.end(own - 1)) && r1 <= regions.end(own);
+          EXPECT_EQ(stream_end, own_region ? regions.end(own) : r1);
+          mine.push_back({r0, r1, own, own_region});
+        });
       });
     }
     for (std::thread& t : threads) t.join();

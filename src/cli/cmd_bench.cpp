@@ -3,9 +3,10 @@
 // already in the KV cache: they are evaluated once per depth (not timed) and every repetition
 // truncates the cache back to them, as llama-bench restores its saved depth state. One warm-up
 // run, then -r timed repetitions (with --interleave the tests take turns run by run, every depth's
-// session kept alive, so that a drifting memory bandwidth touches them alike), avg ± stddev; plus GB/s of weights and KV cache streamed, the read
-// bandwidth measured right after each timed run (summing a 1 GiB array with the same threads) and
-// the fraction of it the test reached, so a reader can see how close decode is to the memory roof.
+// session kept alive, so that a drifting memory bandwidth touches them alike), avg ± stddev; plus
+// GB/s of weights and KV cache streamed, the read bandwidth measured right after each timed run
+// (summing a 1 GiB array with the same threads) and the fraction of it the test reached, so a
+// reader can see how close decode is to the memory roof.
 #include <spdlog/spdlog.h>
 
 #include <algorithm>

@@ -108,13 +108,9 @@ void matmul_table(const kernels::KernelTable& kt, const TensorView& w, const flo
     RowRegions& regions = regions_of_this_thread;  // the team reads this thread's copy
     regions.reset(w.rows, num_threads(), align);
     parallel_for(0, regions.size(), [&](int64_t i) {
-      const int own = static_cast<int>(i);
-      int64_t r0 = 0, r1 = 0;
-      while (regions.take_front(own, r0, r1)) rectangle(dot, wp, w_stride, r0, r1, y, regions.end(own));
-      for (int k = 1; k < regions.size(); ++k) {
-        const int other = (own + k) % regions.size();
-        while (regions.take_back(other, r0, r1)) rectangle(dot, wp, w_stride, r0, r1, y);
-      }
+      regions.run(static_cast<int>(i), [&](int64_t r0, int64_t r1, int64_t stream_end) {
+        rectangle(dot, wp, w_stride, r0, r1, y, stream_end);
+      });
     });
   };
   if (!w.x8) {

@@ -27,13 +27,13 @@ class RowRegions {
     }
     n_ = n_regions;
     const int64_t units = rows / align;
+    // chunks of an eighth of the region, 32..256 rows: the stream does not restart between them,
+    // and the last one a thread takes keeps the other waiting at most that long
+    const int64_t lo = (32 + align - 1) / align * align, hi = std::max(lo, 256 / align * align);
     for (int i = 0; i < n_regions; ++i) {
       Slot& s = slots_[static_cast<size_t>(i)];
       s.begin = units * i / n_regions * align;
       s.end = i + 1 == n_regions ? rows : units * (i + 1) / n_regions * align;
-      // chunks of an eighth of the region, 32..256 rows: the stream does not restart between
-      // them, and the last one a thread takes keeps the other waiting at most that long
-      const int64_t lo = (32 + align - 1) / align * align, hi = std::max(lo, 256 / align * align);
       s.chunk = std::clamp((s.end - s.begin) / 8 / align * align, lo, hi);
       const int64_t n_chunks = s.end > s.begin ? (s.end - s.begin + s.chunk - 1) / s.chunk : 0;
       s.ends.store(static_cast<uint64_t>(n_chunks) << 32, std::memory_order_relaxed);
@@ -47,6 +47,19 @@ class RowRegions {
   bool take_front(int region, int64_t& r0, int64_t& r1) { return take(region, true, r0, r1); }
   // The last chunk left in a region (another thread helping): false when none is left.
   bool take_back(int region, int64_t& r0, int64_t& r1) { return take(region, false, r0, r1); }
+
+  // One thread's share: region own's chunks front to back, then what is left of the others' from
+  // their backs. fn(r0, r1, stream_end): rows [r1, stream_end) are this thread's next ones (its
+  // own region's end), or stream_end = r1 for a chunk taken from another region.
+  template <typename Fn>
+  void run(int own, Fn&& fn) {
+    int64_t r0 = 0, r1 = 0;
+    while (take_front(own, r0, r1)) fn(r0, r1, end(own));
+    for (int k = 1; k < n_; ++k) {
+      const int other = (own + k) % n_;
+      while (take_back(other, r0, r1)) fn(r0, r1, r1);
+    }
+  }
 
  private:
   // ends: chunks taken from the front (low 32 bits) and the index one past the last chunk not
