@@ -14,6 +14,7 @@
 #include <limits>
 #include <memory>
 #include <cstdlib>
+#include <atomic>
 #if defined(__linux__)
 #include <sys/mman.h>
 #endif
@@ -88,6 +89,11 @@ struct Session::Buffers {
   LazyArray<float> k32, v32;
   LazyArray<std::byte> k8, v8;
   std::vector<float> scores;          // [n_head][n_ctx]
+  // [layer][head]: an upper bound of the norm of every cached key (ops::alibi_first_key), or
+  // infinity once a key or value outside the fp16 range was stored (then every key is read: an
+  // infinite value times a zero weight would not be zero).
+  std::vector<float> key_norm_max;
+  std::atomic<int64_t> kv_rows_read{0};  // Session::kv_rows_read
   bool huge_pages = false;            // use_huge_pages done
 
   void use_huge_pages() {
@@ -156,9 +162,12 @@ Session::Session(const Model& model, const SessionOptions& options) : model_(mod
     b.v32.allocate(kv);
   }
   b.scores.resize(static_cast<size_t>(c.n_head) * static_cast<size_t>(n_ctx_));
+  b.key_norm_max.assign(static_cast<size_t>(c.n_layer) * static_cast<size_t>(c.n_head), 0.0f);
 }
 
 Session::~Session() = default;
+
+int64_t Session::kv_rows_read() const { return buf_->kv_rows_read.load(std::memory_order_relaxed); }
 
 void Session::truncate(int64_t n) {
   if (n < 0 || n > n_past_) throw Error(ErrorKind::Runtime, fmt::format("cannot truncate a session of {} tokens to {}", n_past_, n));
@@ -291,25 +300,61 @@ void Session::forward_rows(std::span<const Row> rows, Buffers& b, bool want_all,
 
     // Attention, one head per task: score_k = (q . k_k) * scale + slope * -(pos - k) for k <= pos,
     // softmax (max-subtracted, sum in double), out = sum_k p_k v_k. An fp16 or q8_0 cache is read
-    // as it is by the kernel table's attention; an f32 cache takes the plain loops below.
+    // as it is by the kernel table's attention; an f32 cache takes the plain loops below. Keys far
+    // enough behind that ALiBi zeroes their weight exactly are not read (ops::alibi_first_key): the
+    // kernels see the cache from `first` on, positions shifted by the same amount.
+    const size_t norm_at = static_cast<size_t>(il * H);
     parallel_for(0, H, [&](int64_t h) {
       const float slope = b.slopes[static_cast<size_t>(h)];
+      for (int64_t t = 0; t < T; ++t) {  // this head's key bound, over the keys just stored
+        const float* k = b.qkv.data() + t * 3 * E + E + h * D;
+        const float* v = k + E;
+        double norm2 = 0;
+        bool in_range = true;
+        for (int64_t d = 0; d < D; ++d) {
+          norm2 += static_cast<double>(k[d]) * static_cast<double>(k[d]);
+          in_range = in_range && std::fabs(k[d]) < 65504.0f && std::fabs(v[d]) < 65504.0f;
+        }
+        float& bound = rows[static_cast<size_t>(t)].session->buf_->key_norm_max[norm_at + static_cast<size_t>(h)];
+        const float norm = std::nextafter(static_cast<float>(std::sqrt(norm2)), std::numeric_limits<float>::infinity());
+        bound = in_range ? std::max(bound, norm) : std::numeric_limits<float>::infinity();
+      }
+      // The span of keys read for a run of rows of one session: [lowest first, highest position].
+      Session* run_session = nullptr;
+      int64_t run_first = 0, run_end = 0;
+      auto count_run = [&] {
+        if (run_session != nullptr) run_session->buf_->kv_rows_read.fetch_add(run_end - run_first, std::memory_order_relaxed);
+      };
       for (int64_t t = 0; t < T; ++t) {
         const Row& row = rows[static_cast<size_t>(t)];
         Buffers& kv = *row.session->buf_;
         const size_t n_ctx = static_cast<size_t>(row.session->n_ctx_);
-        const size_t head_base = (static_cast<size_t>(il) * static_cast<size_t>(H) + static_cast<size_t>(h)) * n_ctx * static_cast<size_t>(D);
-        const int64_t n_kv = row.pos + 1;
         const float* q = b.qkv.data() + t * 3 * E + h * D;
+        double q_norm2 = 0;
+        for (int64_t d = 0; d < D; ++d) q_norm2 += static_cast<double>(q[d]) * static_cast<double>(q[d]);
+        const int64_t first = !row.session->options_.alibi_skip
+                                  ? 0
+                                  : ops::alibi_first_key(row.pos, slope, kq_scale, std::sqrt(q_norm2), kv.key_norm_max[norm_at + static_cast<size_t>(h)]);
+        const size_t head_base = ((static_cast<size_t>(il) * static_cast<size_t>(H) + static_cast<size_t>(h)) * n_ctx + static_cast<size_t>(first)) *
+                                 static_cast<size_t>(D);
+        const int64_t n_kv = row.pos + 1 - first, pos = row.pos - first;
+        if (row.session != run_session) {
+          count_run();
+          run_session = row.session;
+          run_first = first;
+          run_end = row.pos + 1;
+        }
+        run_first = std::min(run_first, first);
+        run_end = std::max(run_end, row.pos + 1);
         float* scores = kv.scores.data() + static_cast<size_t>(h) * n_ctx;
         float* out = b.attn.data() + t * E + h * D;
         if (!kv.k8.empty()) {
           const size_t base8 = head_base / static_cast<size_t>(D) * static_cast<size_t>(kv_row_bytes(KvType::Q8_0, D));
-          attention_q8_0(q, kv.k8.data() + base8, kv.v8.data() + base8, n_kv, D, row.pos, kq_scale, slope, scores, out);
+          attention_q8_0(q, kv.k8.data() + base8, kv.v8.data() + base8, n_kv, D, pos, kq_scale, slope, scores, out);
           continue;
         }
         if (!kv.k16.empty()) {
-          attention_f16(q, kv.k16.data() + head_base, kv.v16.data() + head_base, n_kv, D, row.pos, kq_scale, slope, scores, out);
+          attention_f16(q, kv.k16.data() + head_base, kv.v16.data() + head_base, n_kv, D, pos, kq_scale, slope, scores, out);
           continue;
         }
         const float* K = kv.k32.data() + head_base;
@@ -319,7 +364,7 @@ void Session::forward_rows(std::span<const Row> rows, Buffers& b, bool want_all,
           const float* kr = K + k * D;
           float dot = 0.0f;
           for (int64_t d = 0; d < D; ++d) dot += q[d] * kr[d];
-          const float s = dot * kq_scale + slope * static_cast<float>(k - row.pos);
+          const float s = dot * kq_scale + slope * static_cast<float>(k - pos);
           scores[k] = s;
           max = std::max(max, s);
         }
@@ -337,6 +382,7 @@ void Session::forward_rows(std::span<const Row> rows, Buffers& b, bool want_all,
           for (int64_t d = 0; d < D; ++d) out[d] += p * vr[d];
         }
       }
+      count_run();
     });
 
     // x = W_o attn + b_o + x

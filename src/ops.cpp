@@ -84,6 +84,15 @@ std::vector<float> alibi_slopes(int64_t n_head, float max_bias) {
   return s;
 }
 
+int64_t alibi_first_key(int64_t pos, float slope, float scale, double q_norm, double key_norm_max) {
+  const double bound = 1.25 * q_norm * key_norm_max * static_cast<double>(scale);
+  if (!(slope > 0.0f) || !std::isfinite(bound) || !std::isfinite(static_cast<double>(slope))) return 0;
+  const double reach = (2.0 * bound + kAlibiDrop) / static_cast<double>(slope);  // keys skipped beyond this distance
+  if (!(reach < static_cast<double>(pos))) return 0;
+  const int64_t first = pos - static_cast<int64_t>(std::floor(reach)) - 1;
+  return first <= 0 ? 0 : first / 8 * 8;
+}
+
 void fp16_to_f32(const uint16_t* src, float* dst, int64_t n) {
   const Fp16Tables& t = tables();
   for (int64_t i = 0; i < n; ++i) dst[i] = t.to_f32[src[i]];

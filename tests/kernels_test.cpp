@@ -735,6 +735,94 @@ TEST_P(IsaVsRef, AttentionQ8WithinBound) {
   }
 }
 
+// ALiBi's skipped keys: attention from ops::alibi_first_key's key on (positions shifted alike) gives
+// the same bits as attention over every key, on the reference and this table, fp16 and q8_0 caches.
+// Keys are random, or along +q or -q at the largest norm (the scores the bound allows, early keys
+// high and the current one low); slopes are BLOOM's steepest and flatter ones.
+TEST_P(IsaVsRef, AlibiSkipGivesTheSameBits) {
+  std::mt19937 rng(21);
+  std::normal_distribution<float> nd(0.0f, 1.0f);
+  const auto quantize = table_ref().quantize[static_cast<int>(AType::Q8_0)];
+  int skipped_cases = 0;
+  for (const float slope : {0.70710678f, 0.25f, 0.0625f})
+  for (int64_t d : {32, 64, 128, 96}) {
+    for (int64_t n_kv : {9, 300, 777, 2048}) {
+      const float scale = 1.0f / std::sqrt(static_cast<float>(d));
+      const float qmag = 0.5f + static_cast<float>(rng() % 8);
+      std::vector<float> q(static_cast<size_t>(d)), kf(static_cast<size_t>(n_kv * d)), vf(kf.size());
+      for (float& f : q) f = nd(rng) * qmag;
+      double q_norm = 0;
+      for (float f : q) q_norm += static_cast<double>(f) * f;
+      q_norm = std::sqrt(q_norm);
+      // Every key at the same norm, so the first key read is known before the keys are drawn.
+      // Tight cases: the keys read point along -q (the maximum score as low as the bound allows)
+      // and the skipped ones along +q (as high as it allows). Others: a mix of +q, -q and random.
+      const float kmax = 1.0f + static_cast<float>(rng() % 16);
+      const double key_norm_max = kmax;
+      const int64_t pos = n_kv - 1;
+      const int64_t first = ops::alibi_first_key(pos, slope, scale, q_norm, key_norm_max);
+      const bool tight = rng() % 2 == 0;
+      for (int64_t j = 0; j < n_kv; ++j) {
+        float* k = kf.data() + j * d;
+        const unsigned kind = tight ? (j < first ? 1 : 0) : rng() % 4;
+        if (kind <= 1) {
+          const float sign = kind == 0 ? -1.0f : 1.0f;
+          for (int64_t i = 0; i < d; ++i) k[i] = sign * q[static_cast<size_t>(i)] / static_cast<float>(q_norm) * kmax * 0.999f;
+        } else {
+          double n2 = 0;
+          for (int64_t i = 0; i < d; ++i) n2 += static_cast<double>(k[i] = nd(rng)) * k[i];
+          for (int64_t i = 0; i < d; ++i) k[i] *= kmax * 0.999f / static_cast<float>(std::sqrt(n2));
+        }
+        for (int64_t i = 0; i < d; ++i) vf[static_cast<size_t>(j * d + i)] = nd(rng) * 3.0f;
+      }
+      ASSERT_EQ(first % 8, 0);
+      ASSERT_LE(first, pos);
+      skipped_cases += first > 0;
+      // fp16 cache
+      std::vector<uint16_t> k16(kf.size()), v16(vf.size());
+      for (size_t i = 0; i < kf.size(); ++i) k16[i] = fp32_to_fp16(kf[i]), v16[i] = fp32_to_fp16(vf[i]);
+      // q8_0 cache
+      const int64_t nb = d / 32;
+      std::vector<block_q8_0> k8(static_cast<size_t>(n_kv * nb)), v8(k8.size());
+      for (int64_t j = 0; j < n_kv; ++j) {
+        quantize(kf.data() + j * d, k8.data() + j * nb, d);
+        quantize(vf.data() + j * d, v8.data() + j * nb, d);
+      }
+      for (const KernelTable* t : {&table_ref(), kt_}) {
+        std::vector<float> sc(static_cast<size_t>(n_kv)), all(static_cast<size_t>(d)), part(all.size());
+        if (t->attn_f16) {
+          t->attn_f16(AttnArgs{q.data(), k16.data(), v16.data(), n_kv, d, pos, scale, slope, sc.data(), all.data()});
+          t->attn_f16(AttnArgs{q.data(), k16.data() + first * d, v16.data() + first * d, n_kv - first, d, pos - first, scale, slope,
+                               sc.data(), part.data()});
+          ASSERT_EQ(std::memcmp(all.data(), part.data(), all.size() * sizeof(float)), 0)
+              << t->name << " f16 d=" << d << " n_kv=" << n_kv << " slope=" << slope << " first=" << first;
+        }
+        if (t->attn_q8_0) {
+          t->attn_q8_0(AttnQ8Args{q.data(), k8.data(), v8.data(), n_kv, d, pos, scale, slope, sc.data(), all.data()});
+          t->attn_q8_0(AttnQ8Args{q.data(), k8.data() + first * nb, v8.data() + first * nb, n_kv - first, d, pos - first, scale, slope,
+                                  sc.data(), part.data()});
+          ASSERT_EQ(std::memcmp(all.data(), part.data(), all.size() * sizeof(float)), 0)
+              << t->name << " q8_0 d=" << d << " n_kv=" << n_kv << " slope=" << slope << " first=" << first;
+        }
+      }
+    }
+  }
+  EXPECT_GE(skipped_cases, 12) << "too few cases skip any key to test anything";
+}
+
+// alibi_first_key's edges: no skipping without a positive finite slope or with an unbounded key;
+// positions too close to the start keep every key.
+TEST(AlibiFirstKey, Edges) {
+  EXPECT_EQ(ops::alibi_first_key(5000, 0.0f, 0.125f, 10, 10), 0);
+  EXPECT_EQ(ops::alibi_first_key(5000, -1.0f, 0.125f, 10, 10), 0);
+  EXPECT_EQ(ops::alibi_first_key(5000, std::nanf(""), 0.125f, 10, 10), 0);
+  EXPECT_EQ(ops::alibi_first_key(5000, 0.5f, 0.125f, 10, INFINITY), 0);
+  EXPECT_EQ(ops::alibi_first_key(5000, 0.5f, 0.125f, NAN, 10), 0);
+  EXPECT_EQ(ops::alibi_first_key(100, 0.5f, 0.125f, 10, 10), 0);  // reach 2 * 15.6 + 110 over 0.5: 282 keys
+  const int64_t f = ops::alibi_first_key(5000, 0.5f, 0.125f, 10, 10);
+  EXPECT_EQ(f, (5000 - 282 - 1) / 8 * 8);
+}
+
 INSTANTIATE_TEST_SUITE_P(Tables, IsaVsRef, ::testing::Values(Isa::Avx2, Isa::Avx512, Isa::Avx512Vnni, Isa::Neon, Isa::NeonDot),
                          [](const ::testing::TestParamInfo<Isa>& p) {
                            std::string s(isa_name(p.param));

@@ -29,6 +29,9 @@ struct SessionOptions {
   int64_t n_ctx = 0;    // 0 = the model's bloom.context_length
   int64_t n_batch = 512;  // tokens per forward call when evaluating a prompt
   KvType kv_type = KvType::F16;
+  // Attention skips the keys ALiBi gives a weight of exactly 0 (ops::alibi_first_key): the same
+  // bits, fewer cache reads at depth. false reads every key (for tests and measurements).
+  bool alibi_skip = true;
 };
 
 enum class LogitsMode { None, Last, All };
@@ -57,6 +60,11 @@ class Session {
   int64_t n_ctx() const { return n_ctx_; }
   int64_t n_vocab() const { return model_.config().n_vocab; }
   const Model& model() const { return model_; }
+  // The KV-cache rows attention has read so far: one row is the key and the value of one head at
+  // one position of one layer (kv_row_bytes each); the rows of one forward call's window count
+  // once per call. ALiBi lets attention skip keys whose weight is exactly 0 (ops::alibi_first_key),
+  // so this is what `bloomz bench` counts as cache traffic.
+  int64_t kv_rows_read() const;
   // Forget everything after the first n positions (n <= n_past()).
   void truncate(int64_t n);
   void reset() { truncate(0); }

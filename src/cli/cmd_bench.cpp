@@ -48,6 +48,9 @@ struct TestResult {
   std::vector<double> read_gbps;  // the read probe right after each timed run
   std::vector<double> token_ns;   // tg: every token of the timed runs, in order
   int64_t n_kv = 0;  // positions the KV cache held after the last timed run (read from the session)
+  // KV-cache rows attention read in each timed run (Session::kv_rows_read: a head's key and value
+  // at one position; the rows of one pp batch count once per call; ALiBi's skipped keys not at all)
+  std::vector<int64_t> kv_rows;
 };
 
 // A comma list of non-negative integers; zeros are dropped unless keep_zero (0 = no test for -p/-n,
@@ -175,20 +178,6 @@ int64_t forward_calls(const TestResult& r, int64_t n_batch) {
   return r.n_prompt > 0 ? (r.n_prompt + n_batch - 1) / n_batch : r.n_gen;
 }
 
-// KV-cache bytes attention reads in one run: a call at last position p reads K and V of positions
-// 0..p of every layer (kv_pos_bytes per position). The rows of one pp batch read the same cache,
-// so it counts once per call.
-int64_t kv_bytes_read(const TestResult& r, int64_t n_batch, int64_t kv_pos_bytes) {
-  int64_t positions = 0;
-  if (r.n_prompt > 0) {
-    for (int64_t done = 0; done < r.n_prompt; done += n_batch) positions += r.n_depth + std::min(r.n_prompt, done + n_batch);
-  } else {
-    // tokens at positions depth .. depth+n_gen-1 read depth+1 .. depth+n_gen positions
-    positions = r.n_gen * r.n_depth + r.n_gen * (r.n_gen + 1) / 2;
-  }
-  return positions * kv_pos_bytes;
-}
-
 int run_bench(const BenchOptions& opt, const CommonOptions& common) {
   apply_runtime_options(common);
   if (opt.reps < 1) throw Error(ErrorKind::Usage, "-r/--repetitions must be at least 1");
@@ -205,7 +194,7 @@ int run_bench(const BenchOptions& opt, const CommonOptions& common) {
                                              c.file_type ? file_type_name(*c.file_type) : "unknown");
   const KvType kv = kv_type_from_name(opt.kv_type);
   // Bytes of K and V of one position over all layers: what attention reads per cached position.
-  const int64_t kv_pos_bytes = 2 * c.n_layer * kv_row_bytes(kv, c.n_embd);
+  const int64_t kv_head_row_bytes = 2 * kv_row_bytes(kv, c.head_dim());  // a key and a value
   Rng rng(1234);
   auto random_tokens = [&](int64_t n) {
     std::vector<int32_t> t(static_cast<size_t>(n));
@@ -216,8 +205,8 @@ int run_bench(const BenchOptions& opt, const CommonOptions& common) {
   // llama-bench's order: for each depth, the pp tests, then the tg tests.
   std::vector<TestResult> results;
   for (int64_t d : depths) {
-    for (int64_t n : pps) results.push_back({n, 0, d, {}, {}, {}, 0});
-    for (int64_t n : tgs) results.push_back({0, n, d, {}, {}, {}, 0});
+    for (int64_t n : pps) results.push_back({n, 0, d, {}, {}, {}, 0, {}});
+    for (int64_t n : tgs) results.push_back({0, n, d, {}, {}, {}, 0, {}});
   }
   for (const TestResult& r : results) {  // every test is checked before any runs
     const int64_t need = r.n_prompt + r.n_gen;
@@ -237,6 +226,7 @@ int run_bench(const BenchOptions& opt, const CommonOptions& common) {
   auto run_once = [&](TestResult& r, Session& s, int rep) {
     s.truncate(r.n_depth);
     const auto tokens = random_tokens(std::max(r.n_prompt, r.n_gen));
+    const int64_t kv_rows0 = s.kv_rows_read();
     const auto t0 = std::chrono::steady_clock::now();
     if (r.n_prompt > 0) {
       s.eval(tokens, LogitsMode::Last);
@@ -250,6 +240,7 @@ int run_bench(const BenchOptions& opt, const CommonOptions& common) {
     const double ns = std::chrono::duration<double, std::nano>(std::chrono::steady_clock::now() - t0).count();
     if (rep >= 0) {
       r.samples_ns.push_back(ns);
+      r.kv_rows.push_back(s.kv_rows_read() - kv_rows0);
       r.read_gbps.push_back(probe.gbps());
     }
     r.n_kv = s.n_past();
@@ -300,7 +291,9 @@ int run_bench(const BenchOptions& opt, const CommonOptions& common) {
     const int64_t n = r.n_prompt + r.n_gen;
     std::vector<double> ts;
     for (double ns : r.samples_ns) ts.push_back(1e9 * static_cast<double>(n) / ns);
-    const int64_t kv_bytes = kv_bytes_read(r, opt.batch_size, kv_pos_bytes);
+    double kv_rows = 0;
+    for (int64_t k : r.kv_rows) kv_rows += static_cast<double>(k);
+    const auto kv_bytes = static_cast<int64_t>(kv_rows / static_cast<double>(std::max<size_t>(1, r.kv_rows.size())) * static_cast<double>(kv_head_row_bytes));
     const int64_t bytes = wbytes * forward_calls(r, opt.batch_size) + kv_bytes;
     const double gbps = static_cast<double>(bytes) / mean(r.samples_ns);
     nlohmann::json j = {{"model_filename", filename}, {"model_type", model_type}, {"model_size", model_size},
@@ -386,8 +379,8 @@ Command add_bench_command(CLI::App& root, CommonOptions& common) {
       "repetitions take turns) and are named like its "
       "('pp512', 'tg128', 'tg128 @ d1920'); JSON rows carry n_depth, and n_kv: the positions the cache held after "
       "the run.\nGB/s: bytes streamed per second of the run: the weights once per forward call (per token for tg, "
-      "per batch for pp), plus the KV cache attention reads (K and V of every layer up to the current position; "
-      "once per call for a pp batch).\nExample: bloomz bench -m M.gguf -p 0 -n 128 -d 0,1920 --kv-type q8_0");
+      "per batch for pp), plus the KV cache attention reads (K and V of every layer and head up to the current position, less "
+      "the keys ALiBi gives a weight of exactly 0, which are not read; once per call for a pp batch).\nExample: bloomz bench -m M.gguf -p 0 -n 128 -d 0,1920 --kv-type q8_0");
   return {sub, [opt, &common] { return run_bench(*opt, common); }};
 }
 
