@@ -6,6 +6,8 @@
 // `next` until they run out, then drops its hold. The caller takes items too, then closes the job
 // and waits only for the current holders (a worker that has not joined by then never will: its CAS
 // fails on the changed state). Idle workers spin briefly, then sleep on the state word (futex).
+// While spinning they serve prefetch hints (prefetch_hint): `hint_seq` says a new one is posted;
+// worker k reads its span and prefetches it line by line, checking between lines for a new job.
 #include "bloomz/parallel.hpp"
 
 #include <algorithm>
@@ -22,8 +24,10 @@
 #if defined(__x86_64__) || defined(__i386__)
 #include <immintrin.h>
 #define BLOOMZ_CPU_RELAX() _mm_pause()
+#define BLOOMZ_PREFETCH_L2(p) _mm_prefetch(static_cast<const char*>(p), _MM_HINT_T1)
 #else
 #define BLOOMZ_CPU_RELAX() std::this_thread::yield()
+#define BLOOMZ_PREFETCH_L2(p) __builtin_prefetch((p), 0, 2)
 #endif
 
 namespace bloomz {
@@ -47,10 +51,12 @@ constexpr int kSpinRounds = 20000;  // pauses before a worker sleeps
 
 thread_local bool t_in_item = false;
 
+constexpr int64_t kHintLinesPerCheck = 16;  // lines prefetched between looks for a new job
+
 class Team {
  public:
-  explicit Team(int n_threads) : n_(n_threads) {
-    for (int i = 1; i < n_; ++i) workers_.emplace_back([this] { worker(); });
+  explicit Team(int n_threads) : n_(n_threads), hints_(static_cast<size_t>(n_threads)) {
+    for (int i = 1; i < n_; ++i) workers_.emplace_back([this, i] { worker(i); });
   }
   ~Team() {
     stop_.store(true, std::memory_order_relaxed);
@@ -62,6 +68,19 @@ class Team {
   Team& operator=(const Team&) = delete;
 
   int size() const { return n_; }
+
+  // Called by the thread that holds the team, between jobs.
+  void hint(const PrefetchSpan* spans, int n) {
+    for (int k = 1; k < n_; ++k) {
+      Hint& h = hints_[static_cast<size_t>(k)];
+      const bool has = k < n && spans[k].p != nullptr && spans[k].bytes > 0;
+      h.p.store(has ? static_cast<const char*>(spans[k].p) : nullptr, std::memory_order_relaxed);
+      h.bytes.store(has ? spans[k].bytes : 0, std::memory_order_relaxed);
+    }
+    hint_seq_.fetch_add(1, std::memory_order_release);
+  }
+
+  int64_t hinted_bytes() const { return hinted_bytes_.load(std::memory_order_relaxed); }
 
   void run(int64_t begin, int64_t end, detail::ItemFn fn, void* ctx) {
     fn_ = fn;
@@ -101,8 +120,24 @@ class Team {
     t_in_item = false;
   }
 
-  void worker() {
+  // Prefetches this worker's span of the latest hint until it is done, a job opens (state moves
+  // from s) or a newer hint arrives.
+  void serve_hint(int index, uint64_t s, uint64_t seq) {
+    const Hint& h = hints_[static_cast<size_t>(index)];
+    const char* p = h.p.load(std::memory_order_relaxed);
+    const int64_t bytes = h.bytes.load(std::memory_order_relaxed);
+    int64_t done = 0;
+    while (p != nullptr && done < bytes) {
+      const int64_t stop = std::min(bytes, done + 64 * kHintLinesPerCheck);
+      for (; done < stop; done += 64) BLOOMZ_PREFETCH_L2(p + done);
+      if (state_.load(std::memory_order_relaxed) != s || hint_seq_.load(std::memory_order_relaxed) != seq) break;
+    }
+    hinted_bytes_.fetch_add(std::min(done, bytes), std::memory_order_relaxed);
+  }
+
+  void worker(int index) {
     uint64_t served_gen = 0;
+    uint64_t served_hint = 0;
     int spins = 0;
     for (;;) {
       uint64_t s = state_.load(std::memory_order_acquire);
@@ -117,6 +152,12 @@ class Team {
         }
         continue;
       }
+      if (const uint64_t seq = hint_seq_.load(std::memory_order_acquire); seq != served_hint) {
+        served_hint = seq;
+        serve_hint(index, s, seq);
+        spins = 0;
+        continue;
+      }
       if (spins < kSpinRounds) {
         ++spins;
         BLOOMZ_CPU_RELAX();
@@ -126,7 +167,15 @@ class Team {
     }
   }
 
+  struct alignas(64) Hint {
+    std::atomic<const char*> p{nullptr};
+    std::atomic<int64_t> bytes{0};
+  };
+
   const int n_;
+  std::vector<Hint> hints_;  // [worker index]; [0] unused
+  std::atomic<uint64_t> hint_seq_{0};
+  std::atomic<int64_t> hinted_bytes_{0};
   std::vector<std::thread> workers_;
   std::atomic<bool> stop_{false};
   std::atomic<uint64_t> state_{0};
@@ -149,6 +198,18 @@ void set_num_threads(int n) {
 int num_threads() {
   const int n = g_num_threads.load(std::memory_order_relaxed);
   return n > 0 ? n : default_threads();
+}
+
+void prefetch_hint(const PrefetchSpan* spans, int n) {
+  if (num_threads() <= 1 || t_in_item) return;
+  std::unique_lock<std::mutex> lock(g_team_mutex, std::try_to_lock);
+  if (!lock.owns_lock() || !g_team || g_team->size() != num_threads()) return;  // no team yet, or in use
+  g_team->hint(spans, n);
+}
+
+int64_t prefetch_hint_bytes() {
+  std::lock_guard<std::mutex> lock(g_team_mutex);
+  return g_team ? g_team->hinted_bytes() : 0;
 }
 
 namespace detail {

@@ -770,7 +770,10 @@ TEST_P(IsaVsRef, AlibiSkipGivesTheSameBits) {
           for (int64_t i = 0; i < d; ++i) k[i] = sign * q[static_cast<size_t>(i)] / static_cast<float>(q_norm) * kmax * 0.999f;
         } else {
           double n2 = 0;
-          for (int64_t i = 0; i < d; ++i) n2 += static_cast<double>(k[i] = nd(rng)) * k[i];
+          for (int64_t i = 0; i < d; ++i) {
+            k[i] = nd(rng);
+            n2 += static_cast<double>(k[i]) * k[i];
+          }
           for (int64_t i = 0; i < d; ++i) k[i] *= kmax * 0.999f / static_cast<float>(std::sqrt(n2));
         }
         for (int64_t i = 0; i < d; ++i) vf[static_cast<size_t>(j * d + i)] = nd(rng) * 3.0f;

@@ -6,6 +6,7 @@
 #include <cmath>
 #include <cstdlib>
 #include <cstring>
+#include <functional>
 #include <random>
 #include <string>
 #include <thread>
@@ -327,6 +328,7 @@ TEST(RowRegions, RegionsTileTheRowsAndEveryRowIsTakenOnce) {
             continue;
           }
           const int64_t begin = region == 0 ? 0 : regions.end(region - 1);
+          EXPECT_EQ(kernels::RowRegions::region_begin(rows, n, align, region), begin) << what;
           EXPECT_GE(r0, begin) << what;
           EXPECT_LE(r1, regions.end(region)) << what;
           if (front) {
@@ -368,6 +370,53 @@ TEST(RowRegions, ConcurrentOwnersAndHelpersTakeEveryRowOnce) {
     for (const auto& v : taken) all.insert(all.end(), v.begin(), v.end());
     expect_each_row_once(all, rows, 8, ("round " + std::to_string(round)).c_str());
   }
+}
+
+// Waits (up to about 2 s) until the workers have prefetched `want` more bytes than `before` on
+// hints. A worker that has gone to sleep ignores a hint, so each try wakes the team with a job first.
+bool hinted_at_least(int64_t before, int64_t want, const std::function<void()>& post) {
+  for (int attempt = 0; attempt < 200; ++attempt) {
+    parallel_for(0, 64, [](int64_t) {});
+    post();
+    for (int i = 0; i < 10; ++i) {
+      if (prefetch_hint_bytes() - before >= want) return true;
+      std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    }
+  }
+  return false;
+}
+
+// Idle workers prefetch the span a hint gives each of them (prefetch_hint), and matmul's hint gives
+// worker k the first bytes of region k of a decoding matmul.
+TEST(PrefetchHint, IdleWorkersPrefetchTheirSpans) {
+  set_num_threads(3);
+  std::vector<std::byte> buf(size_t{1} << 20);
+  const PrefetchSpan spans[3] = {{buf.data(), 999}, {buf.data() + 4096, 256 << 10}, {buf.data() + (512 << 10), 128 << 10}};
+  int64_t before = prefetch_hint_bytes();
+  EXPECT_TRUE(hinted_at_least(before, (256 + 128) << 10, [&] { prefetch_hint(spans, 3); })) << "the workers did not prefetch";
+
+  std::mt19937 rng(9);
+  const Matrix m = random_matrix(GgmlType::Q4_0, 777, 1024, rng);  // 576 bytes a row
+  const int64_t r1 = kernels::RowRegions::region_begin(777, 3, 16, 1), r2 = kernels::RowRegions::region_begin(777, 3, 16, 2);
+  const int64_t want = (r2 - r1) * m.view.row_bytes + (777 - r2) * m.view.row_bytes;
+  before = prefetch_hint_bytes();
+  ASSERT_TRUE(hinted_at_least(before, want, [&] { matmul_prefetch_hint(m.view, 1 << 20); }));
+  // One hint served per try: region 2's span is cut at max_bytes.
+  before = prefetch_hint_bytes();
+  bool exact = false;
+  for (int attempt = 0; attempt < 50 && !exact; ++attempt) {
+    parallel_for(0, 64, [](int64_t) {});
+    const int64_t b0 = prefetch_hint_bytes();
+    matmul_prefetch_hint(m.view, 4096);
+    for (int i = 0; i < 20 && prefetch_hint_bytes() - b0 < 4096 + 4096; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    exact = prefetch_hint_bytes() - b0 == 4096 + 4096;
+  }
+  EXPECT_TRUE(exact) << "each worker prefetches max_bytes of its region";
+
+  set_num_threads(1);
+  before = prefetch_hint_bytes();
+  prefetch_hint(spans, 3);  // one thread: no workers, nothing happens
+  EXPECT_EQ(prefetch_hint_bytes(), before);
 }
 
 TEST(IsaSelection, UnknownOrUnrunnableIsAUsageError) {

@@ -29,6 +29,10 @@ void matmul(const TensorView& w, const float* x, int64_t n_tok, float* y, Matmul
 // The same with an explicit kernel set (tests, kernel-bench); throws Error(Usage) when `isa` is not
 // runnable here. Results are bit-identical to matmul() when isa == active_isa().
 void matmul(const TensorView& w, const float* x, int64_t n_tok, float* y, MatmulWorkspace& ws, Isa isa);
+// Decoding (n_tok < 4) splits w's rows into one region per thread (src/kernels/row_regions.hpp).
+// This hints the idle workers to prefetch the first max_bytes of their regions (prefetch_hint)
+// while the caller runs a step alone before the matmul. Changes no result.
+void matmul_prefetch_hint(const TensorView& w, int64_t max_bytes);
 // Notes for callers:
 // - w.row_bytes may exceed the packed row size, so an F16 KV cache slice (rows = positions,
 //   cols = head_dim, row_bytes = the cache's row stride) is a valid weight: matmul then gives

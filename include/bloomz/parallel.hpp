@@ -12,6 +12,21 @@ namespace bloomz {
 void set_num_threads(int n);
 int num_threads();
 
+// A span of memory for prefetch_hint.
+struct PrefetchSpan {
+  const void* p = nullptr;
+  int64_t bytes = 0;
+};
+
+// A hint for the team's idle workers, who wait while the caller runs a step alone: worker k
+// (1 .. num_threads() - 1) prefetches spans[k] into its L2 cache (spans[0] is the caller's and is
+// not read). The bytes are what the next parallel job gives worker k first, so the memory, idle
+// during the caller's step, streams them meanwhile. Returns at once; a worker stops when the next
+// job opens or a newer hint arrives; a sleeping worker ignores it. n: the number of spans.
+void prefetch_hint(const PrefetchSpan* spans, int n);
+// Bytes the workers have prefetched on hints so far (tests).
+int64_t prefetch_hint_bytes();
+
 namespace detail {
 using ItemFn = void (*)(void* ctx, int64_t i);
 // Runs fn(ctx, i) for i in [begin, end) on the team (the caller takes part). Falls back to a plain

@@ -46,6 +46,9 @@ constexpr int64_t kTokensPerChunk = 64;     // tokens per kernel call within an 
 // Q4_K_M, tokens alternating between the two in one bench run; docs/performance.md § 3.14).
 constexpr int64_t kMaxItemRowsPrompt = 256;
 
+// Decoding's regions start on multiples of 16 rows in the file's layout, of one 8-row group in x8.
+constexpr int64_t kRegionAlignPlain = 16, kRegionAlignX8 = 8;
+
 void x8_item_bounds(int64_t rows, int64_t max_item_rows, std::vector<int64_t>& bounds) {
   bounds.clear();
   const int64_t share = num_threads();
@@ -116,7 +119,7 @@ void matmul_table(const kernels::KernelTable& kt, const TensorView& w, const flo
   if (!w.x8) {
     const DotFn dot = kt.dot[static_cast<int>(wt)];
     if (n_tok < 4) {
-      by_regions(dot, w.data, w.row_bytes, 16);
+      by_regions(dot, w.data, w.row_bytes, kRegionAlignPlain);
       return;
     }
     parallel_for(0, (w.rows + kRowsPerItemBatch - 1) / kRowsPerItemBatch, [&](int64_t i) {
@@ -129,7 +132,7 @@ void matmul_table(const kernels::KernelTable& kt, const TensorView& w, const flo
     throw Error(ErrorKind::Runtime, "matmul: an x8 matrix of an unsupported type or shape");
   if (const DotFn dot_x8 = kt.dot_x8[static_cast<int>(wt)]) {
     if (n_tok < 4) {
-      by_regions(dot_x8, w.data, 8 * w.row_bytes, 8);
+      by_regions(dot_x8, w.data, 8 * w.row_bytes, kRegionAlignX8);
       return;
     }
     static thread_local std::vector<int64_t> bounds_of_this_thread;
@@ -164,6 +167,21 @@ void matmul(const TensorView& w, const float* x, int64_t n_tok, float* y, Matmul
     throw Error(ErrorKind::Usage, std::string("matmul: ISA ") + std::string(isa_name(isa)) +
                                       " is not runnable here");
   matmul_table(*kt, w, x, n_tok, y, ws);
+}
+
+void matmul_prefetch_hint(const TensorView& w, int64_t max_bytes) {
+  const int n = num_threads();
+  const kernels::KernelTable* kt = kernels::table_for(active_isa());
+  kernels::WType wt;
+  if (n <= 1 || n > 64 || w.rows <= 0 || !kernels::wtype_of(w.type, wt)) return;
+  if (w.x8 && (kt == nullptr || kt->dot_x8[static_cast<int>(wt)] == nullptr)) return;  // no regions there
+  const int64_t align = w.x8 ? kRegionAlignX8 : kRegionAlignPlain;
+  PrefetchSpan spans[64];
+  for (int k = 1; k < n; ++k) {
+    const int64_t r0 = kernels::RowRegions::region_begin(w.rows, n, align, k), r1 = kernels::RowRegions::region_begin(w.rows, n, align, k + 1);
+    spans[k] = {w.data + r0 * w.row_bytes, std::min(max_bytes, (r1 - r0) * w.row_bytes)};
+  }
+  prefetch_hint(spans, n);
 }
 
 namespace {

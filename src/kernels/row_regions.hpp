@@ -26,18 +26,22 @@ class RowRegions {
       capacity_ = n_regions;
     }
     n_ = n_regions;
-    const int64_t units = rows / align;
     // chunks of an eighth of the region, 32..256 rows: the stream does not restart between them,
     // and the last one a thread takes keeps the other waiting at most that long
     const int64_t lo = (32 + align - 1) / align * align, hi = std::max(lo, 256 / align * align);
     for (int i = 0; i < n_regions; ++i) {
       Slot& s = slots_[static_cast<size_t>(i)];
-      s.begin = units * i / n_regions * align;
-      s.end = i + 1 == n_regions ? rows : units * (i + 1) / n_regions * align;
+      s.begin = region_begin(rows, n_regions, align, i);
+      s.end = region_begin(rows, n_regions, align, i + 1);
       s.chunk = std::clamp((s.end - s.begin) / 8 / align * align, lo, hi);
       const int64_t n_chunks = s.end > s.begin ? (s.end - s.begin + s.chunk - 1) / s.chunk : 0;
       s.ends.store(static_cast<uint64_t>(n_chunks) << 32, std::memory_order_relaxed);
     }
+  }
+
+  // The first row of region i of reset(rows, n_regions, align) (rows for i = n_regions).
+  static int64_t region_begin(int64_t rows, int n_regions, int64_t align, int i) {
+    return i >= n_regions ? rows : rows / align * i / n_regions * align;
   }
 
   int size() const { return n_; }
