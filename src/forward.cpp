@@ -413,7 +413,11 @@ void Session::forward_rows(std::span<const Row> rows, Buffers& b, bool want_all,
     hint(L.ffn_down);
     parallel_for(0, T, [&](int64_t t) { bias_gelu(b.ffn.data() + t * F, L.ffn_up_b, F); });
     matmul(L.ffn_down, b.ffn.data(), T, b.proj.data(), ws);
-    hint(il + 1 < c.n_layer ? m.layers[static_cast<size_t>(il + 1)].attn_qkv : m.output);
+    if (il + 1 < c.n_layer) {
+      hint(m.layers[static_cast<size_t>(il + 1)].attn_qkv);
+    } else if ((want_all || want_last) && logits_out != nullptr) {
+      hint(m.output);  // not when the head is left to a screen (eval_argmax)
+    }
     parallel_for(0, T, [&](int64_t t) {
       float* p = b.proj.data() + t * E;
       ops::add_bias(p, L.ffn_down_b, E);
