@@ -6,7 +6,7 @@
 // `next` until they run out, then drops its hold. The caller takes items too, then closes the job
 // and waits only for the current holders (a worker that has not joined by then never will: its CAS
 // fails on the changed state). Idle workers spin briefly, then sleep on the state word (futex).
-// While spinning they serve prefetch hints (prefetch_hint): `hint_seq` says a new one is posted;
+// While spinning they serve prefetch hints (prefetch_hint): a new `hint_seq` says one is posted;
 // worker k reads its span and prefetches it line by line, checking between lines for a new job.
 #include "bloomz/parallel.hpp"
 
@@ -69,15 +69,20 @@ class Team {
 
   int size() const { return n_; }
 
-  // Called by the thread that holds the team, between jobs.
+  // Called by the thread that holds the team, between jobs. hint_seq_ is odd while the spans are
+  // written (a seqlock: a worker serves a span only if the sequence was even and unchanged around
+  // its reads).
   void hint(const PrefetchSpan* spans, int n) {
+    const uint64_t seq = hint_seq_.load(std::memory_order_relaxed);
+    hint_seq_.store(seq + 1, std::memory_order_relaxed);
+    std::atomic_thread_fence(std::memory_order_release);
     for (int k = 1; k < n_; ++k) {
       Hint& h = hints_[static_cast<size_t>(k)];
       const bool has = k < n && spans[k].p != nullptr && spans[k].bytes > 0;
       h.p.store(has ? static_cast<const char*>(spans[k].p) : nullptr, std::memory_order_relaxed);
       h.bytes.store(has ? spans[k].bytes : 0, std::memory_order_relaxed);
     }
-    hint_seq_.fetch_add(1, std::memory_order_release);
+    hint_seq_.store(seq + 2, std::memory_order_release);
   }
 
   int64_t hinted_bytes() const { return hinted_bytes_.load(std::memory_order_relaxed); }
@@ -126,6 +131,8 @@ class Team {
     const Hint& h = hints_[static_cast<size_t>(index)];
     const char* p = h.p.load(std::memory_order_relaxed);
     const int64_t bytes = h.bytes.load(std::memory_order_relaxed);
+    std::atomic_thread_fence(std::memory_order_acquire);
+    if (hint_seq_.load(std::memory_order_relaxed) != seq) return;  // rewritten meanwhile: the next one is served
     int64_t done = 0;
     while (p != nullptr && done < bytes) {
       const int64_t stop = std::min(bytes, done + 64 * kHintLinesPerCheck);
@@ -152,7 +159,7 @@ class Team {
         }
         continue;
       }
-      if (const uint64_t seq = hint_seq_.load(std::memory_order_acquire); seq != served_hint) {
+      if (const uint64_t seq = hint_seq_.load(std::memory_order_acquire); seq != served_hint && seq % 2 == 0) {
         served_hint = seq;
         serve_hint(index, s, seq);
         spins = 0;
@@ -174,8 +181,8 @@ class Team {
 
   const int n_;
   std::vector<Hint> hints_;  // [worker index]; [0] unused
-  std::atomic<uint64_t> hint_seq_{0};
-  std::atomic<int64_t> hinted_bytes_{0};
+  alignas(64) std::atomic<uint64_t> hint_seq_{0};     // written by the caller, read by spinning workers
+  alignas(64) std::atomic<int64_t> hinted_bytes_{0};  // written by the workers
   std::vector<std::thread> workers_;
   std::atomic<bool> stop_{false};
   std::atomic<uint64_t> state_{0};
