@@ -372,49 +372,38 @@ TEST(RowRegions, ConcurrentOwnersAndHelpersTakeEveryRowOnce) {
   }
 }
 
-// Waits (up to about 2 s) until the workers have prefetched `want` more bytes than `before` on
-// hints. A worker that has gone to sleep ignores a hint, so each try wakes the team with a job first.
-bool hinted_at_least(int64_t before, int64_t want, const std::function<void()>& post) {
-  for (int attempt = 0; attempt < 200; ++attempt) {
+// Wakes the team with a job (a sleeping worker ignores hints), posts a hint and waits for the
+// workers to serve it: true when one try prefetches exactly `want` bytes (a worker woken late may
+// first serve an older hint, so a try can count more; up to 50 tries).
+bool hint_prefetches_exactly(int64_t want, const std::function<void()>& post) {
+  for (int attempt = 0; attempt < 50; ++attempt) {
     parallel_for(0, 64, [](int64_t) {});
+    const int64_t before = prefetch_hint_bytes();
     post();
-    for (int i = 0; i < 10; ++i) {
-      if (prefetch_hint_bytes() - before >= want) return true;
-      std::this_thread::sleep_for(std::chrono::milliseconds(1));
-    }
+    for (int i = 0; i < 20 && prefetch_hint_bytes() - before < want; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    if (prefetch_hint_bytes() - before == want) return true;
   }
   return false;
 }
 
 // Idle workers prefetch the span a hint gives each of them (prefetch_hint), and matmul's hint gives
-// worker k the first bytes of region k of a decoding matmul.
+// worker k the first bytes of region k of a decoding matmul, up to max_bytes.
 TEST(PrefetchHint, IdleWorkersPrefetchTheirSpans) {
   set_num_threads(3);
   std::vector<std::byte> buf(size_t{1} << 20);
   const PrefetchSpan spans[3] = {{buf.data(), 999}, {buf.data() + 4096, 256 << 10}, {buf.data() + (512 << 10), 128 << 10}};
-  int64_t before = prefetch_hint_bytes();
-  EXPECT_TRUE(hinted_at_least(before, (256 + 128) << 10, [&] { prefetch_hint(spans, 3); })) << "the workers did not prefetch";
+  EXPECT_TRUE(hint_prefetches_exactly((256 + 128) << 10, [&] { prefetch_hint(spans, 3); })) << "the workers' spans";
 
   std::mt19937 rng(9);
   const Matrix m = random_matrix(GgmlType::Q4_0, 777, 1024, rng);  // 576 bytes a row
   const int64_t r1 = kernels::RowRegions::region_begin(777, 3, 16, 1), r2 = kernels::RowRegions::region_begin(777, 3, 16, 2);
-  const int64_t want = (r2 - r1) * m.view.row_bytes + (777 - r2) * m.view.row_bytes;
-  before = prefetch_hint_bytes();
-  ASSERT_TRUE(hinted_at_least(before, want, [&] { matmul_prefetch_hint(m.view, 1 << 20); }));
-  // One hint served per try: region 2's span is cut at max_bytes.
-  before = prefetch_hint_bytes();
-  bool exact = false;
-  for (int attempt = 0; attempt < 50 && !exact; ++attempt) {
-    parallel_for(0, 64, [](int64_t) {});
-    const int64_t b0 = prefetch_hint_bytes();
-    matmul_prefetch_hint(m.view, 4096);
-    for (int i = 0; i < 20 && prefetch_hint_bytes() - b0 < 4096 + 4096; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(1));
-    exact = prefetch_hint_bytes() - b0 == 4096 + 4096;
-  }
-  EXPECT_TRUE(exact) << "each worker prefetches max_bytes of its region";
+  EXPECT_TRUE(hint_prefetches_exactly((777 - r1) * m.view.row_bytes, [&] { matmul_prefetch_hint(m.view, 1 << 20); }))
+      << "regions 1 and 2 whole";
+  EXPECT_TRUE(hint_prefetches_exactly(4096 + 4096, [&] { matmul_prefetch_hint(m.view, 4096); })) << "each region cut at max_bytes";
+  EXPECT_LT(r1, r2);
 
   set_num_threads(1);
-  before = prefetch_hint_bytes();
+  const int64_t before = prefetch_hint_bytes();
   prefetch_hint(spans, 3);  // one thread: no workers, nothing happens
   EXPECT_EQ(prefetch_hint_bytes(), before);
 }
